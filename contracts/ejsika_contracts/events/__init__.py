@@ -1,0 +1,1 @@
+"""The v1 events of e-JSiKa, one module per emitting service."""

@@ -1,0 +1,87 @@
+"""The topic catalogue: every topic, its partitions, its events and its dead-letter topic.
+
+Declared once here; services, the relay, the `ejsika topics create` command and the deployment
+all read it. Every topic is keyed by the event's `subject` (the household id).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Annotated, Union
+
+from pydantic import Discriminator, Tag, TypeAdapter
+
+from .envelope import Event
+from .events.eligibility import EligibilityAssessed
+from .events.household import HouseholdRegistered
+from .events.monitoring import VisitScheduled
+
+DEAD_LETTER_SUFFIX = ".dlq"
+
+
+@dataclass(frozen=True)
+class Topic:
+    name: str
+    partitions: int
+    events: tuple[type[Event], ...]
+    description: str
+
+    @property
+    def dead_letter(self) -> str:
+        return self.name + DEAD_LETTER_SUFFIX
+
+    @cached_property
+    def reader(self) -> TypeAdapter:
+        """Validates raw bytes into the right event class, chosen by `type` and `dataversion`."""
+        if len(self.events) == 1:
+            return TypeAdapter(self.events[0])
+        tagged = tuple(Annotated[cls, Tag(cls.schema_name())] for cls in self.events)
+        return TypeAdapter(Annotated[Union[tagged], Discriminator(_schema_name_of)])
+
+    def parse(self, raw: bytes) -> Event:
+        return self.reader.validate_json(raw)
+
+
+def _schema_name_of(value: object) -> str | None:
+    if isinstance(value, dict):
+        return f"{value.get('type')}.v{value.get('dataversion')}"
+    return getattr(value, "schema_name", lambda: None)()
+
+
+HOUSEHOLD = Topic(
+    "ejsika.household",
+    partitions=6,
+    events=(HouseholdRegistered,),
+    description="Registry: households (KPM), members, enrolment and exit.",
+)
+ELIGIBILITY = Topic(
+    "ejsika.eligibility",
+    partitions=6,
+    events=(EligibilityAssessed,),
+    description="Eligibility: scores, eligibility, graduation and quota decisions.",
+)
+VISIT = Topic(
+    "ejsika.visit",
+    partitions=6,
+    events=(VisitScheduled,),
+    description="Monitoring: pendamping visit schedule and visits.",
+)
+
+TOPICS: tuple[Topic, ...] = (HOUSEHOLD, ELIGIBILITY, VISIT)
+ALL_EVENTS: tuple[type[Event], ...] = tuple(cls for topic in TOPICS for cls in topic.events)
+
+
+def topic_of(event: Event | type[Event]) -> Topic:
+    cls = event if isinstance(event, type) else type(event)
+    for topic in TOPICS:
+        if cls in topic.events:
+            return topic
+    raise LookupError(f"event {cls.__name__} is on no topic of the catalogue")
+
+
+def topic_named(name: str) -> Topic:
+    for topic in TOPICS:
+        if name in (topic.name, topic.dead_letter):
+            return topic
+    raise LookupError(f"no topic {name!r} in the catalogue")

@@ -1,0 +1,1 @@
+"""e-JSiKa eligibility: scores, eligibility and graduation, each explained and reproducible."""

@@ -1,0 +1,22 @@
+"""Composition root of eligibility."""
+
+from pathlib import Path
+
+from ejsika_contracts import ELIGIBILITY, HOUSEHOLD
+from ejsika_runtime.service import Service
+from ejsika_runtime.settings import Settings
+
+from . import api
+from .assessments import on_registered
+
+
+class EligibilitySettings(Settings):
+    http_port: int = 8003
+
+
+settings = EligibilitySettings()
+service = Service("eligibility", settings, Path(__file__).parent / "migrations")
+service.consumes(HOUSEHOLD, on_registered)
+service.emits(ELIGIBILITY)
+service.router.include_router(api.routes(service))
+app = service.app()

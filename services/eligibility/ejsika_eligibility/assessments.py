@@ -1,0 +1,49 @@
+"""Use case: assess each newly registered household and announce the result."""
+
+from __future__ import annotations
+
+import json
+
+from ejsika_contracts import EligibilityAssessed, HouseholdRegistered
+from ejsika_runtime.unit_of_work import UnitOfWork
+
+from .domain.assessment import assess
+from .domain.rules import DEFAULT_RULE_SET, RULE_SETS
+
+SOURCE = "eligibility"
+
+
+async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
+    results = [
+        EligibilityAssessed.caused_by(
+            event,
+            source=SOURCE,
+            data=assess(event.data, RULE_SETS[DEFAULT_RULE_SET[event.data.programme]], event.time.date()),
+        )
+        for event in events
+    ]
+    await uow.conn.execute(
+        "INSERT INTO households (household_id, programme, region_code, inputs)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])"
+        " ON CONFLICT (household_id) DO UPDATE SET inputs = excluded.inputs, updated_at = now()",
+        [e.data.household_id for e in events],
+        [e.data.programme for e in events],
+        [e.data.region_code for e in events],
+        [e.data.model_dump_json() for e in events],
+    )
+    await uow.conn.execute(
+        "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)"
+        " SELECT u.event_id, u.household_id, u.cause_id, u.rule_set, u.score, u.eligible,"
+        "        ARRAY(SELECT jsonb_array_elements_text(u.components)), u.explanation"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::bool[], $7::jsonb[], $8::jsonb[])"
+        "   AS u(event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)",
+        [r.id for r in results],
+        [r.data.household_id for r in results],
+        [r.causation_id for r in results],
+        [r.data.rule_set for r in results],
+        [r.data.score for r in results],
+        [r.data.eligible for r in results],
+        [json.dumps(r.data.components) for r in results],
+        [json.dumps([c.model_dump() for c in r.data.explanation]) for r in results],
+    )
+    uow.emit_all(results)

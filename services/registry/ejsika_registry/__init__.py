@@ -1,0 +1,1 @@
+"""e-JSiKa registry: the only writer of household data."""

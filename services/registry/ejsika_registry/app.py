@@ -1,0 +1,26 @@
+"""Composition root of the registry."""
+
+from pathlib import Path
+
+from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, EligibilityAssessed
+from ejsika_runtime.service import Service
+from ejsika_runtime.settings import Settings
+from ejsika_runtime.unit_of_work import UnitOfWork
+
+from . import api, households
+
+
+class RegistrySettings(Settings):
+    http_port: int = 8001
+
+
+async def record_status(uow: UnitOfWork, events: list[EligibilityAssessed]) -> None:
+    await households.record_assessments(uow.conn, events)
+
+
+settings = RegistrySettings()
+service = Service("registry", settings, Path(__file__).parent / "migrations")
+service.emits(HOUSEHOLD)
+service.consumes(ELIGIBILITY, record_status)
+service.router.include_router(api.routes(service))
+app = service.app()

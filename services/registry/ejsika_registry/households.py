@@ -1,0 +1,104 @@
+"""Postgres adapter of the registry: households, members and their history, written in batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from uuid import UUID
+
+import asyncpg
+
+from ejsika_contracts import EligibilityAssessed, HouseholdRegistered
+
+
+async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegistered]) -> set[UUID]:
+    """Insert the households not stored yet; return the ids that were new."""
+    if not events:
+        return set()
+    data = [e.data for e in events]
+    rows = await conn.fetch(
+        "INSERT INTO households (id, programme, region_code, kk_number, address, welfare)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])"
+        " ON CONFLICT (id) DO NOTHING RETURNING id",
+        [d.household_id for d in data],
+        [d.programme for d in data],
+        [d.region_code for d in data],
+        [d.kk_number for d in data],
+        [d.address for d in data],
+        [d.welfare.model_dump_json(exclude_none=True) for d in data],
+    )
+    new = {r["id"] for r in rows}
+    fresh = [e for e in events if e.data.household_id in new]
+    members = [(e.data.household_id, i, m) for e in fresh for i, m in enumerate(e.data.members, start=1)]
+    await conn.copy_records_to_table(
+        "members",
+        records=[
+            (hid, i, m.nik, m.name, m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability)
+            for hid, i, m in members
+        ],
+        columns=["household_id", "position", "nik", "name", "sex", "birth_date", "relation",
+                 "in_school", "pregnant", "disability"],
+    )
+    await _history(conn, [(e.data.household_id, 1, "registered", {"programme": e.data.programme,
+                                                                 "region_code": e.data.region_code}, e.id)
+                          for e in fresh])
+    return new
+
+
+async def registered_niks(conn: asyncpg.Connection, niks: Sequence[str]) -> dict[str, UUID]:
+    rows = await conn.fetch("SELECT nik, household_id FROM members WHERE nik = ANY($1::text[])", list(niks))
+    return {r["nik"]: r["household_id"] for r in rows}
+
+
+async def record_assessments(conn: asyncpg.Connection, events: Sequence[EligibilityAssessed]) -> int:
+    latest: dict[UUID, EligibilityAssessed] = {}
+    for event in events:  # a batch is in partition order: the last assessment of a household wins
+        latest[event.data.household_id] = event
+    chosen = list(latest.values())
+    rows = await conn.fetch(
+        "UPDATE households h SET status = u.status, score = u.score, rule_set = u.rule_set,"
+        " version = h.version + 1, updated_at = now()"
+        " FROM unnest($1::uuid[], $2::text[], $3::real[], $4::text[]) AS u(id, status, score, rule_set)"
+        " WHERE h.id = u.id RETURNING h.id, h.version, h.status",
+        [e.data.household_id for e in chosen],
+        ["eligible" if e.data.eligible else "not_eligible" for e in chosen],
+        [e.data.score for e in chosen],
+        [e.data.rule_set for e in chosen],
+    )
+    await _history(conn, [
+        (r["id"], r["version"], "assessed",
+         {"status": r["status"], "score": latest[r["id"]].data.score, "rule_set": latest[r["id"]].data.rule_set},
+         latest[r["id"]].id)
+        for r in rows
+    ])
+    return len(rows)
+
+
+async def _history(conn: asyncpg.Connection, changes: list[tuple[UUID, int, str, dict, UUID | None]]) -> None:
+    if changes:
+        await conn.copy_records_to_table(
+            "household_history",
+            records=[(hid, version, change, json.dumps(detail), cause) for hid, version, change, detail, cause in changes],
+            columns=["household_id", "version", "change", "detail", "cause_id"],
+        )
+
+
+async def find(conn: asyncpg.Connection, household_id: UUID) -> dict | None:
+    household = await conn.fetchrow("SELECT * FROM households WHERE id = $1", household_id)
+    if household is None:
+        return None
+    members = await conn.fetch(
+        "SELECT nik, name, sex, birth_date, relation, in_school, pregnant, disability"
+        " FROM members WHERE household_id = $1 ORDER BY position",
+        household_id,
+    )
+    history = await conn.fetch(
+        "SELECT version, change, detail, cause_id, changed_at FROM household_history"
+        " WHERE household_id = $1 ORDER BY version",
+        household_id,
+    )
+    result = dict(household)
+    result["welfare"] = json.loads(result["welfare"])
+    result["members"] = [dict(m) for m in members]
+    result["history"] = [{**dict(h), "detail": json.loads(h["detail"])} for h in history]
+    return result

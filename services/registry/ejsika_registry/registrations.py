@@ -1,0 +1,72 @@
+"""Use case: register households, one or a batch of an offline upload, in one transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from uuid import UUID, NAMESPACE_URL, uuid5
+
+import asyncpg
+
+from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
+from ejsika_runtime.unit_of_work import UnitOfWork
+
+from . import households
+from .domain.registration import RegistrationRejected, register
+
+REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "urn:ejsika:registry:registration-request")
+
+
+def household_id_for(request_id: UUID) -> UUID:
+    """The household id is derived from the client's request id: a retried upload finds its household."""
+    return uuid5(REQUEST_NAMESPACE, str(request_id))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    request_id: UUID
+    household_id: UUID | None
+    result: str  # registered | already_registered | rejected | duplicate_member
+    reason: str | None = None
+
+
+async def register_all(
+    uow: UnitOfWork, requests: Sequence[tuple[UUID, HouseholdRegisteredData]], correlation_id: UUID
+) -> list[Outcome]:
+    outcomes: dict[UUID, Outcome] = {}
+    accepted: list[tuple[UUID, HouseholdRegistered]] = []
+    for request_id, data in requests:
+        try:
+            accepted.append((request_id, register(data, correlation_id)))
+        except RegistrationRejected as error:
+            outcomes[request_id] = Outcome(request_id, None, "rejected", str(error))
+
+    ids = [event.data.household_id for _, event in accepted]
+    existing = {r["id"] for r in await uow.conn.fetch("SELECT id FROM households WHERE id = ANY($1::uuid[])", ids)}
+    candidates = [(rid, e) for rid, e in accepted if e.data.household_id not in existing]
+    for rid, e in accepted:
+        if e.data.household_id in existing:
+            outcomes[rid] = Outcome(rid, e.data.household_id, "already_registered")
+
+    taken = await households.registered_niks(uow.conn, [m.nik for _, e in candidates for m in e.data.members])
+    claimed: set[str] = set(taken)
+    to_insert = []
+    for rid, event in candidates:
+        clashes = [i for i, m in enumerate(event.data.members, start=1) if m.nik in claimed]
+        if clashes:
+            outcomes[rid] = Outcome(rid, None, "duplicate_member",
+                                    f"member {clashes[0]} is already registered in a household")
+            continue
+        claimed.update(m.nik for m in event.data.members)
+        to_insert.append(event)
+        outcomes[rid] = Outcome(rid, event.data.household_id, "registered")
+    try:
+        await households.insert_new(uow.conn, to_insert)
+    except asyncpg.UniqueViolationError:
+        raise ConcurrentRegistration() from None
+    uow.emit_all(to_insert)
+    return [outcomes[rid] for rid, _ in requests]
+
+
+class ConcurrentRegistration(Exception):
+    """Another transaction registered one of these people at the same moment: retry the request."""

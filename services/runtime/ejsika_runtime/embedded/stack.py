@@ -1,0 +1,78 @@
+"""PostgreSQL + Kafka for local runs, each replaced by an external one when its env var is set."""
+
+from __future__ import annotations
+
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from ._util import Progress
+from .kafka import EmbeddedKafka
+from .postgres import EmbeddedPostgres
+
+DATABASE_URL_ENV = "EJSIKA_DATABASE_URL"
+KAFKA_BOOTSTRAP_ENV = "EJSIKA_KAFKA_BOOTSTRAP"
+
+
+class EmbeddedStack:
+    """Starts what is not provided by EJSIKA_DATABASE_URL / EJSIKA_KAFKA_BOOTSTRAP; stops only that."""
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        postgres_port: int = 55432,
+        kafka_port: int = 9092,
+        kafka_controller_port: int = 9093,
+        progress: Progress = print,
+    ) -> None:
+        self.database_url: str | None = os.environ.get(DATABASE_URL_ENV) or None
+        self.kafka_bootstrap: str | None = os.environ.get(KAFKA_BOOTSTRAP_ENV) or None
+        self._progress = progress
+        self._postgres = (
+            None if self.database_url
+            else EmbeddedPostgres(state_dir, postgres_port, progress=progress)
+        )
+        self._kafka = (
+            None if self.kafka_bootstrap
+            else EmbeddedKafka(state_dir, kafka_port, kafka_controller_port, progress=progress)
+        )
+
+    def start(self) -> EmbeddedStack:
+        """Start the embedded servers concurrently; block until all are ready."""
+        if self._postgres is None:
+            self._progress(f"using PostgreSQL from {DATABASE_URL_ENV}")
+        if self._kafka is None:
+            self._progress(f"using Kafka from {KAFKA_BOOTSTRAP_ENV}={self.kafka_bootstrap}")
+        servers = [s for s in (self._postgres, self._kafka) if s is not None]
+        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embedded")
+        try:
+            for future in [pool.submit(server.start) for server in servers]:
+                future.result()
+        except BaseException:
+            # Let in-flight starts finish (e.g. after Ctrl-C) so stop() sees every process.
+            pool.shutdown(wait=True)
+            self.stop()
+            raise
+        finally:
+            pool.shutdown(wait=False)
+        if self._postgres is not None:
+            self.database_url = self._postgres.dsn
+        if self._kafka is not None:
+            self.kafka_bootstrap = self._kafka.bootstrap
+        return self
+
+    def stop(self) -> None:
+        """Stop the servers this stack started (safe to call more than once)."""
+        try:
+            if self._kafka is not None:
+                self._kafka.stop()
+        finally:
+            if self._postgres is not None:
+                self._postgres.stop()
+
+    def __enter__(self) -> EmbeddedStack:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()

@@ -1,0 +1,56 @@
+"""Transactional outbox: events are rows written with the state change, published by the relay."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+
+import asyncpg
+
+from ejsika_contracts import Event, topic_of
+
+Header = tuple[str, bytes]
+
+
+def notify_channel(schema: str) -> str:
+    return f"{schema}_outbox"
+
+
+def event_headers(event: Event) -> list[Header]:
+    headers = [("ce_id", str(event.id)), ("ce_type", event.type), ("correlation_id", str(event.correlation_id))]
+    return [(name, value.encode()) for name, value in headers]
+
+
+class Outbox:
+    def __init__(self, schema: str) -> None:
+        self.channel = notify_channel(schema)
+
+    async def add(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
+        await self.add_records(
+            conn, [(topic_of(e).name, e.key(), e.to_bytes(), event_headers(e)) for e in events]
+        )
+
+    async def add_records(
+        self, conn: asyncpg.Connection, records: Sequence[tuple[str, bytes | None, bytes, list[Header]]]
+    ) -> None:
+        """Add raw records (topic, key, value, headers); must run inside the caller's transaction."""
+        if not records:
+            return
+        topics, keys, values, headers = zip(*records)
+        encoded = [json.dumps([[n, v.decode("latin-1")] for n, v in h]) for h in headers]
+        # One statement for the whole batch: unnest keeps it a single round trip.
+        await conn.execute(
+            "INSERT INTO outbox (topic, key, value, headers)"
+            " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+            list(topics),
+            list(keys),
+            list(values),
+            encoded,
+        )
+        # Delivered at commit, so the relay wakes only for rows it can see.
+        await conn.execute("SELECT pg_notify($1, '')", self.channel)
+
+
+def decode_headers(raw: str | list) -> list[Header]:
+    pairs = json.loads(raw) if isinstance(raw, str) else raw
+    return [(name, value.encode("latin-1")) for name, value in pairs]

@@ -1,0 +1,209 @@
+"""The composition of one service: database, broker, consumers, relay and HTTP, in one process.
+
+A service module declares what it consumes and emits and its HTTP routes; `Service.app()` is the
+ASGI application with `/healthz`, `/readyz`, `/metrics` and `/asyncapi.json` added.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+import asyncpg
+import uvicorn
+from fastapi import APIRouter, FastAPI, Response
+from fastapi.responses import JSONResponse
+from faststream import AckPolicy, FastStream
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from faststream.specification import AsyncAPI
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import SkipValidation
+
+from ejsika_contracts import Topic
+
+from . import logs
+from .consumer import BatchConsumer, Handler
+from .db import create_pool, migrate
+from .kafka import new_producer, producer_options
+from .metrics import RuntimeMetrics, new_registry
+from .outbox import Outbox
+from .relay import OutboxRelay
+from .settings import Settings
+from .unit_of_work import UnitOfWork, unit_of_work
+
+
+async def _records(message: KafkaMessage) -> list:
+    # Hand the handler the raw records: it parses them itself so that an invalid one becomes a
+    # dead letter instead of failing the whole batch in the framework.
+    return list(message.raw_message)
+
+
+class Service:
+    def __init__(self, name: str, settings: Settings, migrations: Path) -> None:
+        self.name, self.settings, self.migrations = name, settings, migrations
+        self.registry = new_registry()
+        self.metrics = RuntimeMetrics(self.registry, name)
+        self.outbox = Outbox(name)
+        self.broker = KafkaBroker(
+            settings.kafka_bootstrap,
+            client_id=f"ejsika-{name}",
+            middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)],
+            logger=None,  # one JSON line per event comes from the consumer, not a framework access log
+            **producer_options(),
+        )
+        self.consumers: list[BatchConsumer] = []
+        self.router = APIRouter()
+        self._pool: asyncpg.Pool | None = None
+        self._relay: OutboxRelay | None = None
+        self._background: list[asyncio.Task] = []
+
+    @property
+    def pool(self) -> asyncpg.Pool:
+        if self._pool is None:
+            raise RuntimeError(f"{self.name} is not started")
+        return self._pool
+
+    def transaction(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        return unit_of_work(self.pool, self.outbox)
+
+    def consumes(self, topic: Topic, handler: Handler) -> None:
+        """Apply batches of `topic`'s events with `handler`, inside one transaction per batch."""
+        consumer = BatchConsumer(
+            topic=topic,
+            group=self.name,
+            handler=handler,
+            pool_of=lambda: self.pool,
+            outbox=self.outbox,
+            metrics=self.metrics,
+            max_attempts=self.settings.consumer_max_attempts,
+            retry_backoff_s=self.settings.consumer_retry_backoff_s,
+        )
+        self.consumers.append(consumer)
+        backoff = self.settings.consumer_retry_backoff_s
+
+        async def handle(body, message: KafkaMessage) -> None:
+            try:
+                await consumer.process(body)
+            except Exception:
+                # NACK_ON_ERROR rewinds the partitions of this batch; pause so a down database
+                # is not hammered in a tight loop.
+                await asyncio.sleep(backoff)
+                raise
+
+        handle.__name__ = f"apply_{topic.name.replace('.', '_')}"
+        # The annotation documents the topic's events in the AsyncAPI document; the records
+        # themselves are validated by the consumer, one by one.
+        handle.__annotations__ = {"body": list[SkipValidation[_events_of(topic)]], "message": KafkaMessage}
+        self.broker.subscriber(
+            topic.name,
+            batch=True,
+            group_id=self.name,
+            auto_offset_reset="earliest",
+            max_records=self.settings.consumer_batch_size,
+            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            decoder=_records,
+            description=topic.description,
+        )(handle)
+
+    def emits(self, topic: Topic) -> None:
+        """Declare (for the AsyncAPI document) that this service publishes `topic` via its outbox."""
+        self.broker.publisher(topic.name, schema=_events_of(topic), description=topic.description)
+
+    def asyncapi(self) -> dict[str, Any]:
+        app = FastStream(self.broker, specification=AsyncAPI(title=f"e-JSiKa {self.name}", version="1.0.0"))
+        return app.schema.to_specification().to_jsonable()
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Service]:
+        settings = self.settings
+        self._pool = await create_pool(settings.database_url, self.name, size=settings.db_pool_size)
+        producer = new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay")
+        try:
+            await migrate(self._pool, self.name, self.migrations)
+            await producer.start()
+            self._relay = OutboxRelay(
+                database_url=settings.database_url,
+                schema=self.name,
+                producer=producer,
+                metrics=self.metrics,
+                batch_size=settings.relay_batch_size,
+                poll_interval_s=settings.relay_poll_interval_s,
+                retention_s=settings.outbox_retention_s,
+            )
+            self._background.append(asyncio.create_task(self._relay.run(), name=f"{self.name}-relay"))
+            await self.broker.start()
+            yield self
+        finally:
+            await self.broker.stop()
+            for task in self._background:
+                task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.gather(*self._background, return_exceptions=True)
+            self._background.clear()
+            await producer.stop()
+            await self._pool.close()
+            self._pool = None
+
+    def background(self, coroutine) -> None:
+        """Run a service loop (e.g. webhook delivery) for as long as the service runs."""
+        self._background.append(asyncio.create_task(coroutine))
+
+    async def ready(self) -> dict[str, bool]:
+        checks = {"database": False, "broker": False}
+        with contextlib.suppress(Exception):
+            checks["database"] = await asyncio.wait_for(self.pool.fetchval("SELECT true"), 2)
+        with contextlib.suppress(Exception):
+            checks["broker"] = bool(await self.broker.ping(timeout=2))
+        return checks
+
+    def app(self) -> FastAPI:
+        @contextlib.asynccontextmanager
+        async def lifespan(_: FastAPI):
+            async with self.running():
+                yield
+
+        app = FastAPI(title=f"e-JSiKa {self.name}", lifespan=lifespan)
+        app.include_router(self.router)
+
+        @app.get("/healthz", include_in_schema=False)
+        async def healthz() -> dict[str, str]:
+            return {"status": "ok"}
+
+        @app.get("/readyz", include_in_schema=False)
+        async def readyz() -> JSONResponse:
+            checks = await self.ready()
+            return JSONResponse(checks, status_code=200 if all(checks.values()) else 503)
+
+        @app.get("/metrics", include_in_schema=False)
+        async def metrics() -> Response:
+            return Response(generate_latest(self.registry), media_type=CONTENT_TYPE_LATEST)
+
+        @app.get("/asyncapi.json", include_in_schema=False)
+        async def asyncapi() -> Response:
+            return Response(json.dumps(self.asyncapi()), media_type="application/json")
+
+        return app
+
+    def serve(self) -> None:
+        logs.configure(self.name, self.settings.log_level)
+        uvicorn.run(
+            self.app(),
+            host=self.settings.http_host,
+            port=self.settings.http_port,
+            access_log=False,
+            log_config=None,
+            loop="uvloop",
+            lifespan="on",
+        )
+
+
+def _events_of(topic: Topic) -> Any:
+    if len(topic.events) == 1:
+        return topic.events[0]
+    return Annotated[Union[topic.events], "by type and dataversion"]

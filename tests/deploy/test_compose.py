@@ -1,0 +1,207 @@
+"""Static checks of the deployment files (no Docker engine needed)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+ROOT = Path(__file__).resolve().parents[2]
+COMPOSE = ROOT / "docker-compose.yml"
+DEPLOY = ROOT / "deploy"
+PLATFORM_SERVICES = ("registry", "monitoring", "eligibility", "notifications")
+
+# ruamel.yaml rather than PyYAML: it is already required by check-jsonschema.
+_yaml = YAML(typ="safe", pure=True)
+
+
+def load_yaml(path):
+    return _yaml.load(path.read_text())
+
+
+@pytest.fixture(scope="module")
+def compose():
+    return load_yaml(COMPOSE)
+
+
+@pytest.fixture(scope="module")
+def services(compose):
+    return compose["services"]
+
+
+def _one_shot_services(services):
+    """Services others wait on to *finish*: they exit, so no healthcheck."""
+    one_shot = set()
+    for service in services.values():
+        depends_on = service.get("depends_on", {})
+        if isinstance(depends_on, dict):
+            for name, dep in depends_on.items():
+                if dep.get("condition") == "service_completed_successfully":
+                    one_shot.add(name)
+    return one_shot
+
+
+def _bind_sources(service):
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source = volume.split(":", 1)[0]
+        elif volume.get("type") == "bind":
+            source = volume["source"]
+        else:
+            continue
+        if source.startswith(("./", "../", "/")):
+            yield source
+
+
+def test_compose_file_matches_compose_spec():
+    # The compose-spec schema is vendored in check-jsonschema, so this runs offline.
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "check_jsonschema",
+            "--builtin-schema",
+            "vendor.compose-spec",
+            str(COMPOSE),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_no_obsolete_version_key(compose):
+    assert "version" not in compose
+
+
+def test_expected_services_present(services):
+    expected = {"kafka", "postgres", "topics", "prometheus", "grafana", *PLATFORM_SERVICES}
+    assert expected <= services.keys()
+
+
+def test_every_long_running_service_has_healthcheck(services):
+    one_shot = _one_shot_services(services)
+    assert "topics" in one_shot
+    missing = [
+        name
+        for name, service in services.items()
+        if name not in one_shot
+        and (not service.get("healthcheck") or service["healthcheck"].get("disable"))
+    ]
+    assert not missing, f"services without a healthcheck: {missing}"
+
+
+@pytest.mark.parametrize("name", PLATFORM_SERVICES)
+def test_platform_service_wiring(services, name):
+    service = services[name]
+    assert service["build"]["dockerfile"] == "deploy/Dockerfile"
+    assert (ROOT / service["build"]["context"] / service["build"]["dockerfile"]).is_file()
+    assert service["command"] == ["python", "-m", f"ejsika_{name}"]
+
+    env = service["environment"]
+    assert env["EJSIKA_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["EJSIKA_HTTP_PORT"] == "8000"
+    assert "@postgres:5432/ejsika" in env["EJSIKA_DATABASE_URL"]
+
+    assert service["depends_on"] == {
+        "kafka": {"condition": "service_healthy"},
+        "postgres": {"condition": "service_healthy"},
+        "topics": {"condition": "service_completed_successfully"},
+    }
+    assert "localhost:8000/healthz" in " ".join(service["healthcheck"]["test"])
+
+    host_port = 8001 + PLATFORM_SERVICES.index(name)
+    assert service["ports"] == [f"{host_port}:8000"]
+
+
+def test_secrets_only_come_from_environment(services):
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-ejsika}"
+    assert (
+        services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
+        == "${GRAFANA_ADMIN_PASSWORD:-admin}"
+    )
+    for name in PLATFORM_SERVICES:
+        assert "${POSTGRES_PASSWORD:-ejsika}" in services[name]["environment"]["EJSIKA_DATABASE_URL"]
+
+
+def test_mounted_deploy_files_exist(services):
+    sources = [source for service in services.values() for source in _bind_sources(service)]
+    assert any(source.startswith("./deploy/") for source in sources)
+    missing = [source for source in sources if not (ROOT / source).exists()]
+    assert not missing, f"mounted paths that do not exist: {missing}"
+
+
+def test_prometheus_scrapes_every_service():
+    config = load_yaml(DEPLOY / "prometheus" / "prometheus.yml")
+    targets = {
+        target
+        for job in config["scrape_configs"]
+        if job.get("metrics_path", "/metrics") == "/metrics"
+        for static in job.get("static_configs", [])
+        for target in static["targets"]
+    }
+    for name in PLATFORM_SERVICES:
+        assert f"{name}:8000" in targets
+
+    for rule_file in config["rule_files"]:
+        assert (DEPLOY / "prometheus" / rule_file).is_file()
+
+
+def test_alert_rules_cover_key_signals():
+    rules = load_yaml(DEPLOY / "prometheus" / "alerts.yml")
+    exprs = [rule["expr"] for group in rules["groups"] for rule in group["rules"]]
+    for rule in (rule for group in rules["groups"] for rule in group["rules"]):
+        assert rule["alert"] and rule["expr"].strip()
+    joined = "\n".join(exprs)
+    for metric in (
+        'up{job="ejsika"}',
+        "ejsika_outbox_oldest_age_seconds",
+        "ejsika_dead_letters_total",
+        "ejsika_deliveries_pending",
+    ):
+        assert metric in joined
+
+
+def _panels(panels):
+    for panel in panels:
+        yield panel
+        yield from _panels(panel.get("panels", []))
+
+
+def test_dashboard_panels_have_queries():
+    dashboard = json.loads((DEPLOY / "grafana" / "dashboards" / "ejsika-overview.json").read_text())
+    panels = [panel for panel in _panels(dashboard["panels"]) if panel["type"] != "row"]
+    assert panels
+    for panel in panels:
+        targets = panel.get("targets", [])
+        assert targets, f"panel {panel['title']!r} has no targets"
+        for target in targets:
+            assert target.get("expr", "").strip(), f"panel {panel['title']!r} has an empty query"
+
+    exprs = "\n".join(target["expr"] for panel in panels for target in panel["targets"])
+    for metric in (
+        "faststream_received_messages_total",
+        "faststream_received_processed_messages_duration_seconds_bucket",
+        "ejsika_outbox_oldest_age_seconds",
+        "ejsika_outbox_pending",
+        "ejsika_dead_letters_total",
+        "ejsika_households_by_status",
+        "ejsika_deliveries_pending",
+    ):
+        assert metric in exprs
+
+
+def test_grafana_provisioning_parses(services):
+    provisioning = DEPLOY / "grafana" / "provisioning"
+    datasources = load_yaml(provisioning / "datasources" / "prometheus.yml")
+    (datasource,) = datasources["datasources"]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+
+    dashboards = load_yaml(provisioning / "dashboards" / "dashboards.yml")
+    (provider,) = dashboards["providers"]
+    assert provider["type"] == "file"
+    dashboards_mount = f"./deploy/grafana/dashboards:{provider['options']['path']}:ro"
+    assert dashboards_mount in services["grafana"]["volumes"]

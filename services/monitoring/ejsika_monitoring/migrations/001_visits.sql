@@ -11,6 +11,7 @@ CREATE TABLE visits (
     household_id uuid        NOT NULL REFERENCES households (household_id),
     kind         text        NOT NULL,
     due_date     date        NOT NULL,
-    done_at      timestamptz
+    done_at      timestamptz,
+    scheduled_at timestamptz NOT NULL DEFAULT now()
 );
 CREATE INDEX visits_open_by_due ON visits (due_date) WHERE done_at IS NULL;

@@ -1,0 +1,29 @@
+# Each target sets itself up on a fresh machine: a virtual environment with every package of the
+# repository installed editable. The Kafka jars are fetched by the first run that needs Kafka.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PACKAGES := contracts services/runtime services/registry services/monitoring services/eligibility services/notifications
+
+.PHONY: run test unit bench schemas
+
+$(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -r requirements-dev.txt $(addprefix -e ./,$(PACKAGES))
+	touch $@
+
+run: $(VENV)/.installed  ## the platform with its demo, on an embedded PostgreSQL and Apache Kafka
+	$(VENV)/bin/ejsika up
+
+test: $(VENV)/.installed  ## every test: unit, integration and e2e on real PostgreSQL and Kafka
+	$(PY) -m pytest
+
+unit: $(VENV)/.installed  ## the tests that need no infrastructure
+	$(PY) -m pytest contracts services/*/tests/unit
+
+bench: $(VENV)/.installed  ## 100,000 households through the first flow, next to a raw Kafka/PostgreSQL loop
+	$(PY) -m tests.benchmark.first_flow
+
+schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version
+	$(PY) -m ejsika_contracts.schemas --write

@@ -1,0 +1,1 @@
+"""e-JSiKa notifications: which OPD gets told what, minimised, signed and delivered with retries."""

@@ -1,0 +1,40 @@
+"""Which subscription gets which event, and the minimised item each one receives."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from ejsika_contracts import Event
+
+from .agencies import minimise
+from .subscriptions import Subscription, matches
+
+
+# Put beside the data in every delivered item: no event's data may have fields of these names.
+ENVELOPE_FIELDS = ("event_id", "event_time")
+
+
+@dataclass(frozen=True)
+class PlannedDelivery:
+    subscription_id: UUID
+    event_id: UUID
+    payload: dict[str, Any]
+
+
+def item(event: Event, data: dict[str, Any], subscription: Subscription) -> dict[str, Any]:
+    """What one agency sees of one event: the allowed data, flat as in the event, with the event's
+    id (to dedupe) and time (to keep the latest when retries arrive out of order)."""
+    return {"event_id": str(event.id), "event_time": event.time.isoformat(), **minimise(data, subscription.profile)}
+
+
+def plan(events: Iterable[Event], subscriptions: Sequence[Subscription]) -> list[PlannedDelivery]:
+    planned = []
+    for event in events:
+        data = event.data.model_dump(mode="json")
+        for subscription in subscriptions:
+            if matches(subscription, event.type, data):
+                planned.append(PlannedDelivery(subscription.id, event.id, item(event, data, subscription)))
+    return planned

@@ -1,0 +1,197 @@
+"""The deliveries queue: queued by the consumer, leased and settled by the delivery workers."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, get_args
+from uuid import UUID
+
+import asyncpg
+
+from ..domain.deliveries import PlannedDelivery
+
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
+
+
+async def queue(conn: asyncpg.Connection, planned: Sequence[PlannedDelivery]) -> int:
+    """Queue the deliveries of a whole batch in one statement; returns how many were new."""
+    if not planned:
+        return 0
+    return await conn.fetchval(
+        "WITH queued AS ("
+        " INSERT INTO deliveries (subscription_id, event_id, payload)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[])"
+        " ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING 1)"
+        " SELECT count(*) FROM queued",
+        [p.subscription_id for p in planned],
+        [p.event_id for p in planned],
+        [json.dumps(p.payload, separators=(",", ":")) for p in planned],
+    )
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a subscription's deliveries go."""
+
+    subscription_id: UUID
+    event_type: str
+    url: str
+    secret: str
+
+
+async def due_targets(conn: asyncpg.Connection, busy: Sequence[UUID]) -> list[Target]:
+    """Active subscriptions with deliveries due now, except those in `busy`."""
+    rows = await conn.fetch(
+        "SELECT s.id, s.event_type, s.url, s.secret FROM subscriptions s"
+        " WHERE s.active AND s.id <> ALL($1::uuid[]) AND EXISTS ("
+        "  SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id"
+        "  AND d.status = 'pending' AND d.next_attempt_at <= now())",
+        list(busy),
+    )
+    return [Target(r["id"], r["event_type"], r["url"], r["secret"]) for r in rows]
+
+
+async def seconds_until_due(conn: asyncpg.Connection, busy: Sequence[UUID]) -> float | None:
+    """Seconds until the next pending delivery of an active subscription not in `busy` is due."""
+    return await conn.fetchval(
+        "SELECT greatest(0, extract(epoch FROM min(d.next_attempt_at) - now()))::float8"
+        " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+        " WHERE d.status = 'pending' AND s.active AND d.subscription_id <> ALL($1::uuid[])",
+        list(busy),
+    )
+
+
+@dataclass(frozen=True)
+class Claimed:
+    id: UUID
+    payload: dict[str, Any]
+    attempts: int
+
+
+async def claim(conn: asyncpg.Connection, subscription_id: UUID, limit: int, lease_s: float) -> list[Claimed]:
+    """Lease up to `limit` due deliveries of one subscription, oldest first.
+
+    SKIP LOCKED lets replicas claim side by side; the lease (next_attempt_at pushed ahead) keeps
+    the rows ours after this short transaction, without holding a connection during the POST.
+    If this worker dies, the rows fall due again when the lease ends.
+    """
+    rows = await conn.fetch(
+        "WITH due AS ("
+        " SELECT id FROM deliveries"
+        " WHERE subscription_id = $1 AND status = 'pending' AND next_attempt_at <= now()"
+        " ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        " UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => $3)"
+        " FROM due WHERE d.id = due.id"
+        " RETURNING d.id, d.payload, d.attempts, d.created_at",
+        subscription_id, limit, lease_s,
+    )
+    rows = sorted(rows, key=lambda r: r["created_at"])
+    return [Claimed(r["id"], json.loads(r["payload"]), r["attempts"]) for r in rows]
+
+
+async def settle_delivered(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[float]:
+    """Mark delivered; returns each one's seconds from queueing to delivery."""
+    rows = await conn.fetch(
+        "UPDATE deliveries SET status = 'delivered', attempts = attempts + 1, delivered_at = now(),"
+        " last_error = NULL WHERE id = ANY($1::uuid[]) AND status = 'pending'"
+        " RETURNING extract(epoch FROM now() - created_at)::float8 AS lag",
+        list(ids),
+    )
+    return [r["lag"] for r in rows]
+
+
+async def settle_failed_attempt(
+    conn: asyncpg.Connection, delays: Sequence[tuple[UUID, float]], error: str, max_attempts: int
+) -> int:
+    """Count a failed try; retry after each row's delay, or fail it at `max_attempts` tries.
+
+    Returns how many deliveries failed for good.
+    """
+    return await conn.fetchval(
+        "WITH settled AS ("
+        " UPDATE deliveries d SET attempts = d.attempts + 1, last_error = $3,"
+        "  status = CASE WHEN d.attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END,"
+        "  next_attempt_at = now() + make_interval(secs => r.delay)"
+        " FROM unnest($1::uuid[], $2::float8[]) AS r(id, delay)"
+        " WHERE d.id = r.id AND d.status = 'pending' RETURNING d.status)"
+        " SELECT count(*) FROM settled WHERE status = 'failed'",
+        [i for i, _ in delays],
+        [d for _, d in delays],
+        error[:200],
+        max_attempts,
+    )
+
+
+async def pending_counts(conn: asyncpg.Connection) -> dict[UUID, int]:
+    rows = await conn.fetch(
+        "SELECT subscription_id, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY 1"
+    )
+    return {r["subscription_id"]: r["n"] for r in rows}
+
+
+async def prune_delivered(conn: asyncpg.Connection, older_than_s: float, limit: int = 10_000) -> int:
+    """Delete delivered rows (and so the copies of data they hold) past the retention."""
+    return await conn.fetchval(
+        "WITH gone AS (DELETE FROM deliveries WHERE id IN ("
+        " SELECT id FROM deliveries WHERE status = 'delivered'"
+        " AND delivered_at < now() - make_interval(secs => $1) LIMIT $2) RETURNING 1)"
+        " SELECT count(*) FROM gone",
+        older_than_s, limit,
+    )
+
+
+async def requeue_failed(conn: asyncpg.Connection, subscription_id: UUID) -> int:
+    """Give the subscription's failed deliveries a fresh set of tries (after the agency is fixed)."""
+    count = await conn.fetchval(
+        "WITH requeued AS ("
+        " UPDATE deliveries SET status = 'pending', attempts = 0, next_attempt_at = now()"
+        " WHERE subscription_id = $1 AND status = 'failed' RETURNING 1)"
+        " SELECT count(*) FROM requeued",
+        subscription_id,
+    )
+    if count:
+        await conn.execute("SELECT pg_notify(current_schema() || '_deliveries', '')")
+    return count
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """A delivery as shown to operators: no payload."""
+
+    id: UUID
+    subscription_id: UUID
+    event_id: UUID
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    last_error: str | None
+    created_at: datetime
+    delivered_at: datetime | None
+
+
+async def status_counts(conn: asyncpg.Connection, subscription_id: UUID | None) -> dict[str, int]:
+    rows = await conn.fetch(
+        "SELECT status, count(*) AS n FROM deliveries WHERE ($1::uuid IS NULL OR subscription_id = $1)"
+        " GROUP BY status",
+        subscription_id,
+    )
+    counts = dict.fromkeys(STATUSES, 0)
+    counts.update({r["status"]: r["n"] for r in rows})
+    return counts
+
+
+async def recent(
+    conn: asyncpg.Connection, subscription_id: UUID | None, status: str | None, limit: int
+) -> list[DeliveryView]:
+    rows = await conn.fetch(
+        "SELECT id, subscription_id, event_id, status, attempts, next_attempt_at, last_error,"
+        " created_at, delivered_at FROM deliveries"
+        " WHERE ($1::uuid IS NULL OR subscription_id = $1) AND ($2::text IS NULL OR status = $2)"
+        " ORDER BY created_at DESC, id LIMIT $3",
+        subscription_id, status, limit,
+    )
+    return [DeliveryView(**dict(r)) for r in rows]

@@ -1,0 +1,111 @@
+"""Agencies and subscriptions."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+
+from ..domain.agencies import Agency
+from ..domain.subscriptions import Filter, Subscription
+
+
+@dataclass(frozen=True)
+class SubscriptionRecord:
+    """A subscription as stored, without its secret."""
+
+    id: UUID
+    agency: str
+    event_type: str
+    filter: Filter
+    url: str
+    active: bool
+    created_at: datetime
+
+
+_RECORD_COLUMNS = "id, agency, event_type, region_prefix, eligible_only, url, active, created_at"
+
+
+def _record(row: asyncpg.Record) -> SubscriptionRecord:
+    return SubscriptionRecord(
+        id=row["id"],
+        agency=row["agency"],
+        event_type=row["event_type"],
+        filter=Filter(row["region_prefix"], row["eligible_only"]),
+        url=row["url"],
+        active=row["active"],
+        created_at=row["created_at"],
+    )
+
+
+async def add_agency(conn: asyncpg.Connection, agency: Agency) -> bool:
+    """Add `agency`; False if one with its code exists already (it is left unchanged)."""
+    added = await conn.fetchval(
+        "INSERT INTO agencies (code, name, profile) VALUES ($1, $2, $3)"
+        " ON CONFLICT (code) DO NOTHING RETURNING true",
+        agency.code, agency.name, sorted(agency.profile),
+    )
+    return bool(added)
+
+
+async def agencies(conn: asyncpg.Connection) -> list[Agency]:
+    rows = await conn.fetch("SELECT code, name, profile FROM agencies ORDER BY code")
+    return [Agency(r["code"], r["name"], frozenset(r["profile"])) for r in rows]
+
+
+async def agency_exists(conn: asyncpg.Connection, code: str) -> bool:
+    return bool(await conn.fetchval("SELECT true FROM agencies WHERE code = $1", code))
+
+
+async def add_subscription(
+    conn: asyncpg.Connection, *, agency: str, event_type: str, filter: Filter, url: str, secret: str
+) -> SubscriptionRecord:
+    row = await conn.fetchrow(
+        "INSERT INTO subscriptions (agency, event_type, region_prefix, eligible_only, url, secret)"
+        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_RECORD_COLUMNS}",
+        agency, event_type, filter.region_prefix, filter.eligible_only, url, secret,
+    )
+    return _record(row)
+
+
+async def subscriptions(
+    conn: asyncpg.Connection, *, agency: str | None = None, active: bool | None = None
+) -> list[SubscriptionRecord]:
+    rows = await conn.fetch(
+        f"SELECT {_RECORD_COLUMNS} FROM subscriptions"
+        " WHERE ($1::text IS NULL OR agency = $1) AND ($2::boolean IS NULL OR active = $2)"
+        " ORDER BY created_at, id",
+        agency, active,
+    )
+    return [_record(r) for r in rows]
+
+
+async def deactivate(conn: asyncpg.Connection, subscription_id: UUID) -> bool:
+    """Stop matching and delivering for the subscription; False if there is no such subscription."""
+    done = await conn.fetchval(
+        "UPDATE subscriptions SET active = false WHERE id = $1 RETURNING true", subscription_id
+    )
+    return bool(done)
+
+
+async def active_subscriptions(conn: asyncpg.Connection, event_types: Sequence[str]) -> list[Subscription]:
+    """The active subscriptions to these event types, each with its agency's current profile."""
+    rows = await conn.fetch(
+        "SELECT s.id, s.agency, s.event_type, s.region_prefix, s.eligible_only, a.profile"
+        " FROM subscriptions s JOIN agencies a ON a.code = s.agency"
+        " WHERE s.active AND s.event_type = ANY($1::text[])",
+        list(event_types),
+    )
+    return [
+        Subscription(
+            id=r["id"],
+            agency=r["agency"],
+            event_type=r["event_type"],
+            filter=Filter(r["region_prefix"], r["eligible_only"]),
+            profile=frozenset(r["profile"]),
+        )
+        for r in rows
+    ]

@@ -1,0 +1,154 @@
+"""Integration helpers: a fresh notifications schema per test and a local webhook receiver.
+
+`database_url` (and `kafka_bootstrap`) are the session fixtures of the repository's conftest.py.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import asyncpg
+import pytest
+from prometheus_client import CollectorRegistry
+
+from ejsika_contracts import Event
+from ejsika_notifications.demo import MIGRATIONS
+from ejsika_notifications.domain.agencies import Agency
+from ejsika_notifications.domain.subscriptions import Filter, new_secret
+from ejsika_notifications.handlers import on_assessed
+from ejsika_notifications.metrics import DeliveryMetrics
+from ejsika_notifications.store import subscriptions
+from ejsika_notifications.worker import DeliveryPolicy, DeliveryWorker
+from ejsika_runtime.db import create_pool, migrate
+from ejsika_runtime.unit_of_work import UnitOfWork
+
+FAST = DeliveryPolicy(batch_size=100, concurrency=4, timeout_s=2.0, max_attempts=5, backoff_base_s=0.05,
+                      backoff_cap_s=0.2, lease_s=10.0, poll_interval_s=0.2)
+
+
+@dataclass
+class Db:
+    url: str
+    schema: str
+    pool: asyncpg.Pool
+    workers: list[DeliveryWorker] = field(default_factory=list)
+
+    async def subscribe(self, agency: Agency, url: str, filter: Filter = Filter("36"),
+                        secret: str | None = None) -> tuple[uuid.UUID, str]:
+        secret = secret or new_secret()
+        async with self.pool.acquire() as conn:
+            await subscriptions.add_agency(conn, agency)
+            record = await subscriptions.add_subscription(
+                conn, agency=agency.code, event_type="eligibility.assessed", filter=filter, url=url, secret=secret)
+        return record.id, secret
+
+    async def consume(self, events: Sequence[Event]) -> None:
+        """Apply a batch as the consumer would: the handler inside one transaction."""
+        async with self.pool.acquire() as conn, conn.transaction():
+            await on_assessed(UnitOfWork(conn), list(events))
+
+    async def deliveries(self, subscription_id: uuid.UUID | None = None) -> list[asyncpg.Record]:
+        return await self.pool.fetch(
+            "SELECT * FROM deliveries WHERE $1::uuid IS NULL OR subscription_id = $1 ORDER BY created_at",
+            subscription_id)
+
+    def worker(self, policy: DeliveryPolicy = FAST, registry: CollectorRegistry | None = None) -> DeliveryWorker:
+        worker = DeliveryWorker(self.pool, policy, DeliveryMetrics(registry or CollectorRegistry()),
+                                database_url=self.url, schema=self.schema)
+        self.workers.append(worker)
+        return worker
+
+
+@pytest.fixture
+async def db(database_url):
+    schema = f"notifications_{uuid.uuid4().hex[:8]}"
+    pool = await create_pool(database_url, schema, size=8)
+    await migrate(pool, schema, MIGRATIONS)
+    db = Db(database_url, schema, pool)
+    yield db
+    for worker in db.workers:
+        await worker.stop()
+    await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
+    await pool.close()
+
+
+@dataclass
+class Received:
+    headers: dict[str, str]
+    body: bytes
+    status: int
+    at: float
+
+
+@dataclass
+class Receiver:
+    """A minimal HTTP/1.1 server: answers each POST with the next of `statuses`, then 200."""
+
+    statuses: list[int] = field(default_factory=list)
+    delay_s: float = 0.0
+    requests: list[Received] = field(default_factory=list)
+    port: int = 0
+    _server: asyncio.Server | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/webhooks"
+
+    async def start(self) -> Receiver:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            head = (await reader.readuntil(b"\r\n\r\n")).decode("latin-1").split("\r\n")
+            headers = {k.strip().lower(): v.strip() for k, v in (h.split(":", 1) for h in head[1:] if h)}
+            body = await reader.readexactly(int(headers.get("content-length", "0")))
+            status = self.statuses.pop(0) if self.statuses else 200
+            self.requests.append(Received(headers, body, status, time.monotonic()))
+            if self.delay_s:
+                await asyncio.sleep(self.delay_s)
+            writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
+            await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        finally:
+            writer.close()
+
+
+@pytest.fixture
+async def receivers():
+    started: list[Receiver] = []
+
+    async def start(statuses: Sequence[int] = (), delay_s: float = 0.0) -> Receiver:
+        receiver = await Receiver(list(statuses), delay_s).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        await receiver.stop()
+
+
+async def eventually(check, timeout: float = 10.0, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met after {timeout}s; last value: {value!r}")
+        await asyncio.sleep(interval)
+
+
+@pytest.fixture
+def wait_for():
+    return eventually

@@ -1,0 +1,91 @@
+"""The `ejsika` command: run the platform locally, create topics, inspect and replay dead letters."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from ejsika_contracts import TOPICS
+
+from .settings import Settings
+
+
+def _topics_create(args: argparse.Namespace) -> None:
+    from .kafka import create_topics
+
+    created = asyncio.run(create_topics(Settings().kafka_bootstrap, args.replication_factor))
+    print(f"created {len(created)} topic(s): {', '.join(created) or 'none needed'}")
+
+
+def _dead_letters_list(args: argparse.Namespace) -> None:
+    from .dead_letter_tool import read
+
+    async def show() -> int:
+        count = 0
+        async for letter in read(Settings().kafka_bootstrap, args.topic):
+            facts = letter.facts
+            print(f"{letter.partition}:{letter.offset}\tfrom {facts.get('topic')}[{facts.get('partition')}]"
+                  f"@{facts.get('offset')}\tgroup={facts.get('group')}\treason={facts.get('reason')}"
+                  f"\tattempts={facts.get('attempts')}\t{facts.get('error')}")
+            count += 1
+        return count
+
+    print(f"{asyncio.run(show())} dead letter(s) of {args.topic}")
+
+
+def _dead_letters_replay(args: argparse.Namespace) -> None:
+    from .dead_letter_tool import replay
+
+    only = None
+    if args.letter:
+        only = {tuple(int(part) for part in item.split(":", 1)) for item in args.letter}
+    count = asyncio.run(replay(Settings().kafka_bootstrap, args.topic, only))
+    print(f"replayed {count} dead letter(s) to {args.topic}")
+
+
+def _up(args: argparse.Namespace) -> None:
+    from .demo.launcher import run_platform
+
+    run_platform(Path(args.state_dir), households=args.demo_households)
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(prog="ejsika", description="e-JSiKa platform tools")
+    commands = top.add_subparsers(dest="command", required=True)
+
+    up = commands.add_parser("up", help="run PostgreSQL, Kafka, the four services and a demo on this machine")
+    up.add_argument("--state-dir", default=".ejsika", help="where local data lives (default: .ejsika)")
+    up.add_argument("--demo-households", type=int, default=20, help="households the demo registers")
+    up.set_defaults(run=_up)
+
+    topics = commands.add_parser("topics", help="Kafka topics of the catalogue").add_subparsers(dest="action", required=True)
+    create = topics.add_parser("create", help="create missing topics and dead-letter topics")
+    create.add_argument("--replication-factor", type=int, default=1)
+    create.set_defaults(run=_topics_create)
+
+    names = [t.name for t in TOPICS]
+    dead = commands.add_parser("dead-letters", help="inspect and replay dead letters").add_subparsers(
+        dest="action", required=True
+    )
+    listing = dead.add_parser("list", help="list the dead letters of a topic")
+    listing.add_argument("topic", choices=names)
+    listing.set_defaults(run=_dead_letters_list)
+    again = dead.add_parser("replay", help="publish dead letters back to their topic")
+    again.add_argument("topic", choices=names)
+    again.add_argument("letter", nargs="*", help="PARTITION:OFFSET of the letters to replay (default: all)")
+    again.set_defaults(run=_dead_letters_replay)
+    return top
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parser().parse_args(argv)
+    try:
+        args.run(args)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""Reading and replaying a dead-letter topic (the `ejsika dead-letters` commands)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from ejsika_contracts import topic_named
+
+from .dead_letters import PREFIX, header_map
+from .kafka import new_producer
+
+
+@dataclass(frozen=True)
+class Letter:
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes
+    headers: list[tuple[str, bytes]]
+
+    @property
+    def facts(self) -> dict[str, str]:
+        return header_map(self.headers)
+
+
+async def read(bootstrap: str, source_topic: str) -> AsyncIterator[Letter]:
+    """Every record of the dead-letter topic of `source_topic`, oldest first, without a consumer group."""
+    name = topic_named(source_topic).dead_letter
+    # A group id although nothing is committed: aiokafka 0.14's group-less consumer fails on stop().
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="ejsika-dead-letter-tool",
+                                enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap, name)]
+        if not partitions:
+            return
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        remaining = {tp for tp in partitions if ends[tp] > 0}
+        while remaining:
+            batch = await consumer.getmany(*remaining, timeout_ms=1000)
+            for tp, records in batch.items():
+                for r in records:
+                    yield Letter(r.partition, r.offset, r.key, r.value, list(r.headers or ()))
+                if await consumer.position(tp) >= ends[tp]:
+                    remaining.discard(tp)
+    finally:
+        await consumer.stop()
+
+
+async def partitions_of(bootstrap: str, topic: str) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ejsika-dead-letter-tool")
+    await admin.start()
+    try:
+        (description,) = await admin.describe_topics([topic])
+        return sorted(p["partition"] for p in description["partitions"])
+    finally:
+        await admin.close()
+
+
+async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] | None = None) -> int:
+    """Publish dead letters back to their source topic. Inboxes make a replay of an applied event a no-op."""
+    producer = new_producer(bootstrap, "ejsika-dead-letter-replay")
+    await producer.start()
+    count = 0
+    try:
+        async for letter in read(bootstrap, source_topic):
+            if only is not None and (letter.partition, letter.offset) not in only:
+                continue
+            headers = [(n, v) for n, v in letter.headers if not n.startswith(PREFIX)]
+            headers.append((PREFIX + "replayed-from", f"{letter.partition}:{letter.offset}".encode()))
+            await producer.send(letter.facts.get("topic", source_topic), letter.value, key=letter.key, headers=headers)
+            count += 1
+        await producer.flush()
+    finally:
+        await producer.stop()
+    return count

@@ -1,0 +1,162 @@
+"""Benchmark: 100,000 households through the first flow, next to the raw Kafka/PostgreSQL loop.
+
+    make bench                       # or: python -m tests.benchmark.first_flow [HOUSEHOLDS]
+
+Prints events/s per service (from the timestamps each service writes with its effects) and the
+latency from each HTTP registration to the agency's webhook. Figures, not assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import asyncpg
+import httpx
+import uvicorn
+
+from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, subscribe_demo_agency, wait_ready
+from ejsika_runtime.demo.receiver import receiver_app
+from ejsika_runtime.demo.synthetic import Families
+from ejsika_runtime.embedded import EmbeddedStack
+from ejsika_runtime.kafka import create_topics
+
+from . import raw_loop
+
+BATCH = 1000
+IN_FLIGHT = 4
+
+RATES = {  # service: (what it did, SQL giving count and first/last timestamp of its effects)
+    "registry (intake)": "SELECT count(*), min(registered_at), max(registered_at) FROM registry.households",
+    "eligibility": "SELECT count(*), min(assessed_at), max(assessed_at) FROM eligibility.assessments",
+    "monitoring": "SELECT count(*), min(scheduled_at), max(scheduled_at) FROM monitoring.visits",
+    "registry (status)": "SELECT count(*), min(updated_at), max(updated_at) FROM registry.households"
+                         " WHERE status <> 'registered'",
+    "notifications": "SELECT count(*), min(delivered_at), max(delivered_at) FROM notifications.deliveries"
+                     " WHERE status = 'delivered'",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def post_all(url: str, registrations: list[dict], sent_at: dict[str, float]) -> int:
+    def post(chunk: list[dict]) -> int:
+        with httpx.Client(timeout=120) as client:
+            started = time.time()
+            response = client.post(f"{url}/households/batch", json={"registrations": chunk})
+            response.raise_for_status()
+            results = response.json()["results"]
+            for result in results:
+                sent_at[result["household_id"]] = started
+            return sum(r["result"] == "registered" for r in results)
+
+    chunks = [registrations[i:i + BATCH] for i in range(0, len(registrations), BATCH)]
+    with ThreadPoolExecutor(IN_FLIGHT) as pool:
+        return sum(pool.map(post, chunks))
+
+
+async def wait_for(database_url: str, sql: str, expected: int, timeout: float) -> None:
+    conn = await asyncpg.connect(database_url)
+    deadline = time.monotonic() + timeout
+    try:
+        while (await conn.fetchval(sql)) < expected and time.monotonic() < deadline:
+            await asyncio.sleep(1)
+    finally:
+        await conn.close()
+
+
+async def rates(database_url: str) -> dict[str, tuple[int, float]]:
+    conn = await asyncpg.connect(database_url)
+    try:
+        out = {}
+        for name, sql in RATES.items():
+            count, first, last = await conn.fetchrow(sql)
+            seconds = (last - first).total_seconds() if count > 1 else float("nan")
+            out[name] = (count, count / seconds if seconds else float("nan"))
+        return out
+    finally:
+        await conn.close()
+
+
+def main(households: int) -> None:
+    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-"))
+    os.chmod(state, 0o755)
+    with EmbeddedStack(state, postgres_port=free_port(), kafka_port=free_port(),
+                       kafka_controller_port=free_port(), progress=print) as stack:
+        asyncio.run(create_topics(stack.kafka_bootstrap))
+        database_url = stack.database_url
+        print("raw aiokafka → asyncpg → aiokafka loop, 100,000 events …", flush=True)
+        raw = asyncio.run(raw_loop.run(stack.kafka_bootstrap, database_url, 100_000))
+
+        secret = new_webhook_secret()
+        receiver = receiver_app(secret)
+        receiver_port = free_port()
+        server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=receiver_port, log_level="warning"))
+        threading.Thread(target=server.run, daemon=True).start()
+
+        env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+               "EJSIKA_LOG_LEVEL": "WARNING"}
+        ports = {name: free_port() for name in ("registry", "monitoring", "eligibility", "notifications")}
+        processes = start_services(env, ports)
+        try:
+            wait_ready(ports, processes, timeout=120)
+            subscribe_demo_agency(f"http://127.0.0.1:{ports['notifications']}",
+                                  f"http://127.0.0.1:{receiver_port}/webhooks", secret)
+            print(f"generating {households:,} synthetic households …", flush=True)
+            registrations = Families(seed=7).registrations(households)
+            sent_at: dict[str, float] = {}
+            print("posting them to the registry …", flush=True)
+            started = time.time()
+            registered = post_all(f"http://127.0.0.1:{ports['registry']}", registrations, sent_at)
+            http_rate = registered / (time.time() - started)
+            asyncio.run(wait_for(database_url, "SELECT count(*) FROM registry.households WHERE status <> 'registered'",
+                                 registered, timeout=900))
+            asyncio.run(wait_for(database_url, "SELECT count(*) FROM monitoring.visits", registered, timeout=300))
+            eligible = asyncio.run(_fetchval(database_url, "SELECT count(*) FROM eligibility.assessments WHERE eligible"))
+            asyncio.run(wait_for(database_url, "SELECT count(*) FROM notifications.deliveries WHERE status = 'delivered'",
+                                 eligible, timeout=600))
+            measured = asyncio.run(rates(database_url))
+        finally:
+            stop(processes)
+            server.should_exit = True
+
+    latencies = sorted(
+        hook["at"] - sent_at[event["household_id"]]
+        for hook in receiver.state.received for event in hook["payload"]["events"]
+        if event["household_id"] in sent_at
+    )
+    print()
+    print(f"households registered: {registered:,}  (HTTP intake {http_rate:,.0f}/s, batches of {BATCH})")
+    print(f"{'path':<24}{'events':>10}{'events/s':>12}{'vs raw':>9}")
+    print(f"{'raw loop':<24}{100_000:>10,}{raw:>12,.0f}{'100%':>9}")
+    for name, (count, rate) in measured.items():
+        print(f"{name:<24}{count:>10,}{rate:>12,.0f}{rate / raw:>9.0%}")
+    if latencies:
+        p50, p95 = statistics.quantiles(latencies, n=100)[49], statistics.quantiles(latencies, n=100)[94]
+        print(f"HTTP request → webhook latency over {len(latencies):,} eligible households: "
+              f"p50 {p50:.2f} s, p95 {p95:.2f} s")
+
+
+async def _fetchval(database_url: str, sql: str):
+    conn = await asyncpg.connect(database_url)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 100_000)

@@ -1,0 +1,94 @@
+"""Register households over HTTP and follow them through every service to the agency's webhook."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import httpx
+
+from ejsika_runtime.demo.synthetic import Families
+
+from .conftest import Platform, eventually
+
+
+def statuses(platform: Platform, household_ids: list[str]) -> dict[str, str]:
+    return {h: httpx.get(f"{platform.url('registry')}/households/{h}", timeout=10).json()["status"]
+            for h in household_ids}
+
+
+def delivered_households(platform: Platform) -> dict[str, dict]:
+    return {event["household_id"]: event for hook in platform.received() for event in hook["payload"]["events"]}
+
+
+def register(platform: Platform, registrations: list[dict]) -> list[str]:
+    response = httpx.post(f"{platform.url('registry')}/households/batch",
+                          json={"registrations": registrations}, timeout=30)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["registered"] * len(registrations)
+    return [r["household_id"] for r in results]
+
+
+def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(platform: Platform):
+    families = Families(seed=101)
+    single = families.registration(programme="jscm")
+    correlation = str(uuid.uuid4())
+    response = httpx.post(f"{platform.url('registry')}/households", json=single,
+                          headers={"X-Correlation-Id": correlation}, timeout=10)
+    assert response.status_code == 201, response.text
+    retried = httpx.post(f"{platform.url('registry')}/households", json=single, timeout=10)
+    assert retried.status_code == 200 and retried.json()["household_id"] == response.json()["household_id"]
+    ids = [response.json()["household_id"], *register(platform, families.registrations(30))]
+
+    final = eventually(lambda: (s := statuses(platform, ids)) and "registered" not in s.values() and s)
+    assert set(final.values()) <= {"eligible", "not_eligible"}
+
+    eligible = {h for h, status in final.items() if status == "eligible"}
+    assert eligible, "the synthetic batch should hold eligible families"
+    delivered = eventually(lambda: (d := delivered_households(platform)) and eligible <= d.keys() and d)
+    assert not (delivered.keys() & (set(ids) - eligible)), "ineligible families must not be sent to the agency"
+    for household_id in eligible:
+        event = delivered[household_id]
+        text = json.dumps(event)
+        assert "nik" not in text and "name" not in text and "members" not in text
+        assert event["eligible"] is True
+
+    visits = httpx.get(f"{platform.url('monitoring')}/households/{ids[0]}/visits", timeout=10)
+    assert visits.status_code == 200 and visits.json()[0]["kind"] == "first_visit"
+    history = httpx.get(f"{platform.url('registry')}/households/{ids[0]}", timeout=10).json()["history"]
+    assert [h["change"] for h in history] == ["registered", "assessed"]
+
+
+def test_bad_requests_get_a_reason_and_change_nothing(platform: Platform):
+    families = Families(seed=202)
+    body = families.registration()
+    body["members"][0]["birth_date"] = "1901-01-01"
+    response = httpx.post(f"{platform.url('registry')}/households", json=body, timeout=10)
+    assert response.status_code == 422
+    assert "birth_date does not match the NIK" in response.text
+    assert body["members"][0]["nik"] not in response.text
+
+    good = families.registration()
+    assert httpx.post(f"{platform.url('registry')}/households", json=good, timeout=10).status_code == 201
+    twin = families.registration()
+    twin["members"][0] = {**good["members"][0]}
+    twin["members"][0]["relation"] = "head"
+    clash = httpx.post(f"{platform.url('registry')}/households", json=twin, timeout=10)
+    assert clash.status_code == 409 and "already registered" in clash.text
+
+
+def test_killing_a_service_mid_flow_loses_nothing(platform: Platform):
+    families = Families(seed=303)
+    first = register(platform, families.registrations(200))
+    platform.kill("eligibility")
+    second = register(platform, families.registrations(200))
+    platform.restart("eligibility")
+    ids = first + second
+    final = eventually(lambda: (s := statuses(platform, ids)) and "registered" not in s.values() and s, timeout=90)
+    eligible = {h for h, status in final.items() if status == "eligible"}
+    delivered = eventually(lambda: (d := delivered_households(platform)) and eligible <= d.keys() and d, timeout=90)
+    assert eligible <= delivered.keys()
+    histories = [httpx.get(f"{platform.url('registry')}/households/{h}", timeout=10).json()["history"] for h in ids[:50]]
+    assert all([h["change"] for h in history] == ["registered", "assessed"] for history in histories), \
+        "each household is assessed exactly once, even across the restart"

@@ -24,7 +24,8 @@ import asyncpg
 import httpx
 import uvicorn
 
-from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, subscribe_demo_agency, wait_ready
+from ejsika_notifications.demo import ensure_demo_subscription
+from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, wait_ready
 from ejsika_runtime.demo.receiver import receiver_app
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.embedded import EmbeddedStack
@@ -36,7 +37,7 @@ BATCH = 1000
 IN_FLIGHT = 4
 
 RATES = {  # service: (what it did, SQL giving count and first/last timestamp of its effects)
-    "registry (intake)": "SELECT count(*), min(registered_at), max(registered_at) FROM registry.households",
+    "registry (HTTP intake)": "SELECT count(*), min(registered_at), max(registered_at) FROM registry.households",
     "eligibility": "SELECT count(*), min(assessed_at), max(assessed_at) FROM eligibility.assessments",
     "monitoring": "SELECT count(*), min(scheduled_at), max(scheduled_at) FROM monitoring.visits",
     "registry (status)": "SELECT count(*), min(updated_at), max(updated_at) FROM registry.households"
@@ -91,7 +92,7 @@ async def rates(database_url: str) -> dict[str, tuple[int, float]]:
         await conn.close()
 
 
-def main(households: int) -> None:
+def main(households: int, latency_households: int = 5_000) -> None:
     state = Path(tempfile.mkdtemp(prefix="ejsika-bench-"))
     os.chmod(state, 0o755)
     with EmbeddedStack(state, postgres_port=free_port(), kafka_port=free_port(),
@@ -106,29 +107,59 @@ def main(households: int) -> None:
         receiver_port = free_port()
         server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=receiver_port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
+        asyncio.run(ensure_demo_subscription(f"http://127.0.0.1:{receiver_port}/webhooks", secret=secret,
+                                             database_url=database_url))
 
         env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
                "EJSIKA_LOG_LEVEL": "WARNING"}
         ports = {name: free_port() for name in ("registry", "monitoring", "eligibility", "notifications")}
-        processes = start_services(env, ports)
+        registry_url = f"http://127.0.0.1:{ports['registry']}"
+        families = Families(seed=7)
+        processes: dict = {}
+
+        def run(*names: str) -> None:
+            processes.update(start_services(env, {name: ports[name] for name in names}))
+            wait_ready({name: ports[name] for name in names}, processes, timeout=120)
+
+        def drain(name: str, progress_sql: str, expected: int) -> None:
+            """Run one service alone on its backlog, so its rate is its own and not its input's."""
+            run(name)
+            asyncio.run(wait_for(database_url, progress_sql, expected, 900))
+            asyncio.run(wait_for(database_url, f"SELECT (count(*) = 0)::int FROM {name}.outbox"
+                                               " WHERE published_at IS NULL", 1, 300))
+            if name != "registry":
+                stop({name: processes.pop(name)})
+
         try:
-            wait_ready(ports, processes, timeout=120)
-            subscribe_demo_agency(f"http://127.0.0.1:{ports['notifications']}",
-                                  f"http://127.0.0.1:{receiver_port}/webhooks", secret)
-            print(f"generating {households:,} synthetic households …", flush=True)
-            registrations = Families(seed=7).registrations(households)
-            sent_at: dict[str, float] = {}
-            print("posting them to the registry …", flush=True)
+            print(f"capacity: {households:,} households, one service at a time …", flush=True)
+            run("registry")
+            registrations = families.registrations(households)
             started = time.time()
-            registered = post_all(f"http://127.0.0.1:{ports['registry']}", registrations, sent_at)
+            registered = post_all(registry_url, registrations, {})
             http_rate = registered / (time.time() - started)
-            asyncio.run(wait_for(database_url, "SELECT count(*) FROM registry.households WHERE status <> 'registered'",
-                                 registered, timeout=900))
-            asyncio.run(wait_for(database_url, "SELECT count(*) FROM monitoring.visits", registered, timeout=300))
+            asyncio.run(wait_for(database_url, "SELECT (count(*) = 0)::int FROM registry.outbox"
+                                               " WHERE published_at IS NULL", 1, 300))
+            stop({"registry": processes.pop("registry")})
+            drain("eligibility", "SELECT count(*) FROM eligibility.assessments", registered)
+            drain("monitoring", "SELECT count(*) FROM monitoring.visits", registered)
             eligible = asyncio.run(_fetchval(database_url, "SELECT count(*) FROM eligibility.assessments WHERE eligible"))
-            asyncio.run(wait_for(database_url, "SELECT count(*) FROM notifications.deliveries WHERE status = 'delivered'",
-                                 eligible, timeout=600))
+            drain("registry", "SELECT count(*) FROM registry.households WHERE status <> 'registered'", registered)
+            drain("notifications", "SELECT count(*) FROM notifications.deliveries WHERE status = 'delivered'", eligible)
+            run("eligibility", "monitoring", "notifications")
             measured = asyncio.run(rates(database_url))
+
+            # Latency: everything running, households arriving at a steady pace.
+            print(f"latency: {latency_households:,} households at a steady pace, all services running …", flush=True)
+            receiver.state.received.clear()
+            sent_at: dict[str, float] = {}
+            for start in range(0, latency_households, 50):
+                post_all(registry_url, families.registrations(min(50, latency_households - start)), sent_at)
+                time.sleep(0.05)
+            eligible_total = asyncio.run(_fetchval(database_url,
+                                                   "SELECT count(*) FROM eligibility.assessments WHERE eligible"))
+            asyncio.run(wait_for(database_url,
+                                 "SELECT count(*) FROM notifications.deliveries WHERE status = 'delivered'",
+                                 eligible_total, 300))
         finally:
             stop(processes)
             server.should_exit = True
@@ -140,14 +171,14 @@ def main(households: int) -> None:
     )
     print()
     print(f"households registered: {registered:,}  (HTTP intake {http_rate:,.0f}/s, batches of {BATCH})")
-    print(f"{'path':<24}{'events':>10}{'events/s':>12}{'vs raw':>9}")
+    print(f"{'stage':<24}{'events':>10}{'events/s':>12}{'vs raw':>9}")
     print(f"{'raw loop':<24}{100_000:>10,}{raw:>12,.0f}{'100%':>9}")
     for name, (count, rate) in measured.items():
         print(f"{name:<24}{count:>10,}{rate:>12,.0f}{rate / raw:>9.0%}")
     if latencies:
-        p50, p95 = statistics.quantiles(latencies, n=100)[49], statistics.quantiles(latencies, n=100)[94]
-        print(f"HTTP request → webhook latency over {len(latencies):,} eligible households: "
-              f"p50 {p50:.2f} s, p95 {p95:.2f} s")
+        cuts = statistics.quantiles(latencies, n=100)
+        print(f"HTTP request → webhook over {len(latencies):,} eligible households of a steady flow of "
+              f"{latency_households:,}: p50 {cuts[49]:.2f} s, p95 {cuts[94]:.2f} s")
 
 
 async def _fetchval(database_url: str, sql: str):

@@ -92,3 +92,30 @@ def test_killing_a_service_mid_flow_loses_nothing(platform: Platform):
     histories = [httpx.get(f"{platform.url('registry')}/households/{h}", timeout=10).json()["history"] for h in ids[:50]]
     assert all([h["change"] for h in history] == ["registered", "assessed"] for history in histories), \
         "each household is assessed exactly once, even across the restart"
+
+
+def test_operators_see_metrics_and_logs_without_personal_data(platform: Platform):
+    families = Families(seed=505)
+    registrations = families.registrations(10)
+    ids = register(platform, registrations)
+    eventually(lambda: "registered" not in statuses(platform, ids).values())
+    niks = {m["nik"] for r in registrations for m in r["members"]}
+    names = {m["name"] for r in registrations for m in r["members"]}
+
+    metrics = {name: httpx.get(f"{platform.url(name)}/metrics", timeout=10).text for name in platform.ports}
+    assert "faststream_received_messages_total" in metrics["eligibility"]
+    assert 'ejsika_events_applied_total{service="eligibility",topic="ejsika.household"}' in metrics["eligibility"]
+    assert "ejsika_outbox_oldest_age_seconds" in metrics["registry"]
+    eventually(lambda: 'ejsika_households_by_status{status="eligible"}' in
+               httpx.get(f"{platform.url('registry')}/metrics", timeout=10).text, timeout=30)
+    for name in platform.ports:
+        ready = httpx.get(f"{platform.url(name)}/readyz", timeout=10)
+        assert ready.status_code == 200 and ready.json() == {"database": True, "broker": True}
+
+    logs = {path.name: path.read_text() for path in platform.log_dir.glob("*.log")}
+    applied = [json.loads(line) for line in logs["eligibility.log"].splitlines()
+               if line.startswith("{") and '"message": "applied"' in line]
+    assert applied and all("correlation_id" in line and "event_id" in line for line in applied)
+    for text in [*metrics.values(), *logs.values()]:
+        assert not any(nik in text for nik in niks)
+        assert not any(f'"{name}"' in text for name in names)

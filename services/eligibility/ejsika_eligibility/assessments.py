@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 
-from ejsika_contracts import EligibilityAssessed, HouseholdRegistered
+from pydantic import TypeAdapter
+
+from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, ScoreContribution
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain.assessment import assess
 from .domain.rules import DEFAULT_RULE_SET, RULE_SETS
 
 SOURCE = "eligibility"
+EXPLANATION = TypeAdapter(list[ScoreContribution])
 
 
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
@@ -44,6 +47,6 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         [r.data.score for r in results],
         [r.data.eligible for r in results],
         [json.dumps(r.data.components) for r in results],
-        [json.dumps([c.model_dump() for c in r.data.explanation]) for r in results],
+        [EXPLANATION.dump_json(r.data.explanation).decode() for r in results],
     )
     uow.emit_all(results)

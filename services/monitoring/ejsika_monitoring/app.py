@@ -19,4 +19,6 @@ service = Service("monitoring", settings, Path(__file__).parent / "migrations")
 service.consumes(HOUSEHOLD, on_registered)
 service.emits(VISIT)
 service.router.include_router(api.routes(service))
+service.gauge("ejsika_visits_overdue", "Open visits past their due date",
+              "SELECT count(*) FROM visits WHERE done_at IS NULL AND due_date < current_date")
 app = service.app()

@@ -18,7 +18,7 @@ from .domain.subscriptions import (
     Filter,
     new_secret,
     region_prefix_problem,
-    secret_problem,
+    WebhookSecret,
 )
 from .store import deliveries, subscriptions
 from .store.deliveries import DeliveryStatus
@@ -68,7 +68,7 @@ class SubscriptionIn(_Strict):
     event_type: str = Field(examples=["eligibility.assessed"])
     filter: FilterIn = FilterIn()
     url: HttpUrl
-    secret: str | None = Field(
+    secret: WebhookSecret | None = Field(
         None, description="Standard Webhooks secret (whsec_ + base64); generated and returned once if absent."
     )
 
@@ -78,13 +78,6 @@ class SubscriptionIn(_Strict):
         if event_type not in EVENT_TYPES:
             raise ValueError(f"not a subscribable event type; one of {sorted(EVENT_TYPES)}")
         return event_type
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: str | None) -> str | None:
-        if secret is not None and (problem := secret_problem(secret)):
-            raise ValueError(problem)
-        return secret
 
 
 class FilterOut(BaseModel):

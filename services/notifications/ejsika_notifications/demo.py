@@ -10,13 +10,13 @@ from uuid import UUID
 
 import asyncpg
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from ejsika_contracts import EligibilityAssessed
 from ejsika_runtime.db import create_pool, migrate
 
 from .domain.agencies import EDUCATION
-from .domain.subscriptions import Filter, new_secret, secret_problem
+from .domain.subscriptions import Filter, WebhookSecret, new_secret, secret_problem
 from .settings import NotificationsSettings
 from .store import subscriptions
 
@@ -85,14 +85,7 @@ async def ensure_demo_subscription_on(
 class DemoSubscriptionIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     url: HttpUrl
-    secret: str | None = None
-
-    @field_validator("secret")
-    @classmethod
-    def _secret(cls, secret: str | None) -> str | None:
-        if secret is not None and (problem := secret_problem(secret)):
-            raise ValueError(problem)
-        return secret
+    secret: WebhookSecret | None = None
 
 
 class DemoSubscriptionOut(BaseModel):

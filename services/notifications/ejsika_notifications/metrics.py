@@ -43,3 +43,7 @@ class DeliveryMetrics:
         for subscription, count in current.items():
             self.pending.labels(subscription).set(count)
         self._reported |= current.keys()
+
+    def stop_reporting_pending(self) -> None:
+        self.pending.clear()
+        self._reported.clear()

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import random
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -22,10 +23,10 @@ import asyncpg
 import httpx
 
 from .domain import webhooks
-from .domain.retries import retry_delay
+from .domain.retries import gives_up, retry_delay
 from .metrics import DeliveryMetrics
 from .store import deliveries
-from .store.deliveries import Target
+from .store.deliveries import FailedAttempt, Target
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +75,7 @@ class DeliveryWorker:
         self._wake = asyncio.Event()
         self._drains: dict[UUID, asyncio.Task] = {}
         self._listener: asyncpg.Connection | None = None
+        self._reports_pending = False
         self._last_metrics = self._last_prune = 0.0
 
     async def run(self) -> None:
@@ -162,12 +164,16 @@ class DeliveryWorker:
                 log.info("subscription %s: delivered %d", subscription, len(lags), extra={"count": len(lags)})
                 return True
             jitter = self._jitter()  # one draw per POST: the batch stays together for its retry
-            delays = [
-                (d.id, retry_delay(d.attempts + 1, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
-                                   jitter=jitter))
+            attempts = [
+                FailedAttempt(
+                    d.id,
+                    retry_delay(d.attempts + 1, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
+                                jitter=jitter),
+                    gives_up(d.attempts + 1, policy.max_attempts),
+                )
                 for d in batch
             ]
-            failed = await deliveries.settle_failed_attempt(conn, delays, error, policy.max_attempts)
+            failed = await deliveries.settle_failed_attempts(conn, attempts, error)
         if failed:
             self.metrics.failed.labels(subscription).inc(failed)
         log.warning("subscription %s: %d deliveries not accepted (%s), %d given up",
@@ -219,10 +225,19 @@ class DeliveryWorker:
         now = time.monotonic()
         if now - self._last_metrics >= _METRICS_INTERVAL_S:
             self._last_metrics = now
-            self.metrics.report_pending(await deliveries.pending_counts(conn))
+            if await self._is_pending_reporter():
+                self.metrics.report_pending(await deliveries.pending_counts(conn))
         if now - self._last_prune >= _PRUNE_INTERVAL_S:
             self._last_prune = now
             await deliveries.prune_delivered(conn, self.policy.retention_s)
+
+    async def _is_pending_reporter(self) -> bool:
+        """Only one replica reports the pending gauge (a count of the shared queue), so that
+        dashboards may sum it over replicas. It is the one whose listener holds an advisory lock."""
+        if not self._reports_pending and self._listener is not None:
+            lock = zlib.crc32(f"deliveries-pending:{self.schema}".encode())
+            self._reports_pending = await self._listener.fetchval("SELECT pg_try_advisory_lock($1)", lock)
+        return self._reports_pending
 
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
@@ -232,6 +247,9 @@ class DeliveryWorker:
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None
+        if self._reports_pending:  # the lock goes with the connection: another replica reports now
+            self._reports_pending = False
+            self.metrics.stop_reporting_pending()
         if listener is not None:
             with contextlib.suppress(Exception):
                 await listener.close(timeout=2)

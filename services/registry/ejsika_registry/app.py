@@ -23,4 +23,6 @@ service = Service("registry", settings, Path(__file__).parent / "migrations")
 service.emits(HOUSEHOLD)
 service.consumes(ELIGIBILITY, record_status)
 service.router.include_router(api.routes(service))
+service.gauge("ejsika_households_by_status", "Households in the registry by status",
+              "SELECT status, count(*) FROM households GROUP BY status", label="status")
 app = service.app()

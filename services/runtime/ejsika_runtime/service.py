@@ -9,7 +9,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -21,7 +22,7 @@ from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import SkipValidation
 
 from ejsika_contracts import Topic
@@ -35,6 +36,8 @@ from .outbox import Outbox
 from .relay import OutboxRelay
 from .settings import Settings
 from .unit_of_work import UnitOfWork, unit_of_work
+
+log = logging.getLogger(__name__)
 
 
 async def _records(message: KafkaMessage) -> list:
@@ -60,7 +63,9 @@ class Service:
         self.router = APIRouter()
         self._pool: asyncpg.Pool | None = None
         self._relay: OutboxRelay | None = None
+        self._loops: list[Callable[[], Awaitable[None]]] = []
         self._background: list[asyncio.Task] = []
+        self._app: FastAPI | None = None
 
     @property
     def pool(self) -> asyncpg.Pool:
@@ -136,8 +141,10 @@ class Service:
                 poll_interval_s=settings.relay_poll_interval_s,
                 retention_s=settings.outbox_retention_s,
             )
-            self._background.append(asyncio.create_task(self._relay.run(), name=f"{self.name}-relay"))
+            self._start(self._relay.run, f"{self.name}-relay")
             await self.broker.start()
+            for loop in self._loops:
+                self._start(loop, f"{self.name}-{getattr(loop, '__name__', 'loop')}")
             yield self
         finally:
             await self.broker.stop()
@@ -150,9 +157,37 @@ class Service:
             await self._pool.close()
             self._pool = None
 
-    def background(self, coroutine) -> None:
-        """Run a service loop (e.g. webhook delivery) for as long as the service runs."""
-        self._background.append(asyncio.create_task(coroutine))
+    def background(self, loop: Callable[[], Awaitable[None]]) -> None:
+        """Run `loop()` (e.g. webhook delivery) while the service runs, once the pool and broker are up."""
+        self._loops.append(loop)
+
+    def gauge(self, name: str, description: str, sql: str, label: str | None = None, every_s: float = 15.0) -> None:
+        """A business gauge refreshed from `sql` while the service runs.
+
+        `sql` returns (label value, number) rows, or one number when `label` is None. Label values
+        must be codes (a status, a region), never anything about a person.
+        """
+        gauge = Gauge(name, description, [label] if label else [], registry=self.registry)
+
+        async def refresh() -> None:
+            while True:
+                with contextlib.suppress(Exception):  # a missed refresh keeps the last value
+                    if label is None:
+                        gauge.set(await self.pool.fetchval(sql))
+                    else:
+                        rows = await self.pool.fetch(sql)
+                        gauge.clear()
+                        for value, number in rows:
+                            gauge.labels(value).set(number)
+                await asyncio.sleep(every_s)
+
+        refresh.__name__ = name
+        self.background(refresh)
+
+    def _start(self, loop: Callable[[], Awaitable[None]], name: str) -> None:
+        task = asyncio.create_task(loop(), name=name)
+        task.add_done_callback(_report_crash)
+        self._background.append(task)
 
     async def ready(self) -> dict[str, bool]:
         checks = {"database": False, "broker": False}
@@ -163,6 +198,11 @@ class Service:
         return checks
 
     def app(self) -> FastAPI:
+        if self._app is None:
+            self._app = self._build_app()
+        return self._app
+
+    def _build_app(self) -> FastAPI:
         @contextlib.asynccontextmanager
         async def lifespan(_: FastAPI):
             async with self.running():
@@ -201,6 +241,11 @@ class Service:
             loop="uvloop",
             lifespan="on",
         )
+
+
+def _report_crash(task: asyncio.Task) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("background loop %s stopped", task.get_name(), exc_info=task.exception())
 
 
 def _events_of(topic: Topic) -> Any:

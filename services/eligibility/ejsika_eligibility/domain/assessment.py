@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 
-from ejsika_contracts import EligibilityAssessedData, HouseholdRegisteredData, MemberCounts, ScoreContribution
+from ejsika_contracts import EligibilityAssessedData, HouseholdRegisteredData
 from ejsika_contracts.events.household import Member, WelfareIndicators
 
 from .rules import RuleSet
@@ -21,10 +21,12 @@ def observations(welfare: WelfareIndicators) -> dict[str, bool | float | int | N
     return observed
 
 
-def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[ScoreContribution]]:
+def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[dict]]:
     """Points of the observed deprivations over the points of all observed criteria, 0-100.
 
-    Criteria not observed neither count for nor against the family.
+    Criteria not observed neither count for nor against the family. The explanation rows are
+    plain dicts, validated once with the whole assessment (one model per row costs more than
+    the rest of the assessment together).
     """
     observed = observations(welfare)
     explanation, earned, possible = [], 0.0, 0.0
@@ -34,7 +36,7 @@ def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[Score
         if value is not None:
             possible += weight
             earned += points
-        explanation.append(ScoreContribution(indicator=indicator, observed=value, points=points))
+        explanation.append({"indicator": indicator, "observed": value, "points": points})
     return (round(100 * earned / possible, 2) if possible else 0.0), explanation
 
 
@@ -58,30 +60,31 @@ def member_components(member: Member, today: date, rules: RuleSet) -> list[str]:
     return found
 
 
-def counts(members: list[Member], today: date, rules: RuleSet) -> MemberCounts:
+def counts(members: list[Member], today: date, rules: RuleSet) -> dict[str, int]:
+    """The MemberCounts of a household; 15-year-old pupils are finishing SMP, so enter SMA next."""
     ages = [(m, age_on(m.birth_date, today)) for m in members]
-    return MemberCounts(
-        pregnant=sum(m.pregnant for m, _ in ages),
-        toddlers=sum(a <= 6 for _, a in ages),
-        school_children=sum(m.in_school and 7 <= a <= 21 for m, a in ages),
-        children_entering_sma=sum(m.in_school and a == 15 for m, a in ages),
-        elderly=sum(a >= rules.elderly_from_age for _, a in ages),
-        disabled=sum(m.disability for m, _ in ages),
-    )
+    return {
+        "pregnant": sum(m.pregnant for m, _ in ages),
+        "toddlers": sum(a <= 6 for _, a in ages),
+        "school_children": sum(m.in_school and 7 <= a <= 21 for m, a in ages),
+        "children_entering_sma": sum(m.in_school and a == 15 for m, a in ages),
+        "elderly": sum(a >= rules.elderly_from_age for _, a in ages),
+        "disabled": sum(m.disability for m, _ in ages),
+    }
 
 
 def assess(household: HouseholdRegisteredData, rules: RuleSet, today: date) -> EligibilityAssessedData:
     deprivation, explanation = score(household.welfare, rules)
     found = [c for m in household.members for c in member_components(m, today, rules)]
     components = sorted(found, key=rules.component_order.index)[: rules.max_components]
-    return EligibilityAssessedData(
-        household_id=household.household_id,
-        programme=household.programme,
-        region_code=household.region_code,
-        rule_set=rules.id,
-        score=deprivation,
-        eligible=deprivation >= rules.eligible_from and bool(components),
-        components=components,
-        member_counts=counts(household.members, today, rules),
-        explanation=explanation,
-    )
+    return EligibilityAssessedData.model_validate({
+        "household_id": household.household_id,
+        "programme": household.programme,
+        "region_code": household.region_code,
+        "rule_set": rules.id,
+        "score": deprivation,
+        "eligible": deprivation >= rules.eligible_from and bool(components),
+        "components": components,
+        "member_counts": counts(household.members, today, rules),
+        "explanation": explanation,
+    })

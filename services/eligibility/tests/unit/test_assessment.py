@@ -24,8 +24,8 @@ def test_score_counts_only_observed_criteria_and_explains_each():
     data = household({"no_electricity": True, "unprotected_water": False}, [HEAD])
     value, explanation = score(data.welfare, STARTER_V1)
     assert value == 50.0
-    assert {c.indicator for c in explanation} == set(BPS_CRITERIA)
-    assert sum(c.points for c in explanation) == 1.0
+    assert {c["indicator"] for c in explanation} == set(BPS_CRITERIA)
+    assert sum(c["points"] for c in explanation) == 1.0
 
 
 def test_poor_family_with_a_component_is_eligible_and_counted_without_personal_data():

@@ -7,10 +7,10 @@ import binascii
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from ejsika_contracts import EligibilityAssessed, EligibilityAssessedData
 
@@ -76,3 +76,12 @@ def secret_problem(secret: str) -> str | None:
     if not SECRET_MIN_BYTES <= len(key) <= SECRET_MAX_BYTES:
         return f"secret must hold {SECRET_MIN_BYTES} to {SECRET_MAX_BYTES} random bytes"
     return None
+
+
+def _usable_secret(secret: str) -> str:
+    if problem := secret_problem(secret):
+        raise ValueError(problem)
+    return secret
+
+
+WebhookSecret = Annotated[str, AfterValidator(_usable_secret)]

@@ -83,13 +83,13 @@ async def claim(conn: asyncpg.Connection, subscription_id: UUID, limit: int, lea
         "WITH due AS ("
         " SELECT id FROM deliveries"
         " WHERE subscription_id = $1 AND status = 'pending' AND next_attempt_at <= now()"
-        " ORDER BY next_attempt_at, created_at LIMIT $2 FOR UPDATE SKIP LOCKED)"
+        " ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
         " UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => $3)"
         " FROM due WHERE d.id = due.id"
-        " RETURNING d.id, d.payload, d.attempts, d.created_at",
+        " RETURNING d.id, d.payload, d.attempts, d.seq",
         subscription_id, limit, lease_s,
     )
-    rows = sorted(rows, key=lambda r: r["created_at"])
+    rows = sorted(rows, key=lambda r: r["seq"])
     return [Claimed(r["id"], json.loads(r["payload"]), r["attempts"]) for r in rows]
 
 
@@ -104,25 +104,27 @@ async def settle_delivered(conn: asyncpg.Connection, ids: Sequence[UUID]) -> lis
     return [r["lag"] for r in rows]
 
 
-async def settle_failed_attempt(
-    conn: asyncpg.Connection, delays: Sequence[tuple[UUID, float]], error: str, max_attempts: int
-) -> int:
-    """Count a failed try; retry after each row's delay, or fail it at `max_attempts` tries.
+@dataclass(frozen=True)
+class FailedAttempt:
+    id: UUID
+    retry_in_s: float
+    final: bool  # no attempt is left: the delivery fails for good
 
-    Returns how many deliveries failed for good.
-    """
+
+async def settle_failed_attempts(conn: asyncpg.Connection, attempts: Sequence[FailedAttempt], error: str) -> int:
+    """Count a failed try of each delivery; returns how many failed for good."""
     return await conn.fetchval(
         "WITH settled AS ("
-        " UPDATE deliveries d SET attempts = d.attempts + 1, last_error = $3,"
-        "  status = CASE WHEN d.attempts + 1 >= $4 THEN 'failed' ELSE 'pending' END,"
-        "  next_attempt_at = now() + make_interval(secs => r.delay)"
-        " FROM unnest($1::uuid[], $2::float8[]) AS r(id, delay)"
+        " UPDATE deliveries d SET attempts = d.attempts + 1, last_error = $4,"
+        "  status = CASE WHEN r.final THEN 'failed' ELSE 'pending' END,"
+        "  next_attempt_at = now() + make_interval(secs => r.retry_in_s)"
+        " FROM unnest($1::uuid[], $2::float8[], $3::boolean[]) AS r(id, retry_in_s, final)"
         " WHERE d.id = r.id AND d.status = 'pending' RETURNING d.status)"
         " SELECT count(*) FROM settled WHERE status = 'failed'",
-        [i for i, _ in delays],
-        [d for _, d in delays],
+        [a.id for a in attempts],
+        [a.retry_in_s for a in attempts],
+        [a.final for a in attempts],
         error[:200],
-        max_attempts,
     )
 
 
@@ -191,7 +193,7 @@ async def recent(
         "SELECT id, subscription_id, event_id, status, attempts, next_attempt_at, last_error,"
         " created_at, delivered_at FROM deliveries"
         " WHERE ($1::uuid IS NULL OR subscription_id = $1) AND ($2::text IS NULL OR status = $2)"
-        " ORDER BY created_at DESC, id LIMIT $3",
+        " ORDER BY seq DESC LIMIT $3",
         subscription_id, status, limit,
     )
     return [DeliveryView(**dict(r)) for r in rows]

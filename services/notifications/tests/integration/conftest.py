@@ -53,7 +53,7 @@ class Db:
 
     async def deliveries(self, subscription_id: uuid.UUID | None = None) -> list[asyncpg.Record]:
         return await self.pool.fetch(
-            "SELECT * FROM deliveries WHERE $1::uuid IS NULL OR subscription_id = $1 ORDER BY created_at",
+            "SELECT * FROM deliveries WHERE $1::uuid IS NULL OR subscription_id = $1 ORDER BY seq",
             subscription_id)
 
     def worker(self, policy: DeliveryPolicy = FAST, registry: CollectorRegistry | None = None) -> DeliveryWorker:

@@ -204,3 +204,20 @@ async def _requests(receiver):
 
 async def _all_delivered(db):
     return await db.pool.fetchval("SELECT count(*) = count(*) FILTER (WHERE status = 'delivered') FROM deliveries")
+
+
+async def test_one_replica_reports_the_pending_gauge_so_it_sums_over_replicas(db, receivers, assessed, wait_for):
+    receiver = await receivers(statuses=[500] * 50)
+    subscription, _ = await db.subscribe(EDUCATION, receiver.url)
+    await db.consume([assessed() for _ in range(3)])
+    registries = [CollectorRegistry(), CollectorRegistry()]
+    policy = replace(FAST, backoff_base_s=60, backoff_cap_s=60)
+
+    def pending(registry):
+        return registry.get_sample_value("ejsika_deliveries_pending", {"subscription": str(subscription)})
+
+    async with running(db.worker(policy, registries[0])), running(db.worker(policy, registries[1])):
+        async def reported():
+            return sorted(str(pending(r)) for r in registries) == ["3.0", "None"]
+
+        await wait_for(reported, timeout=10)

@@ -26,11 +26,16 @@ def say(line: str) -> None:
     print(f"[ejsika] {line}", flush=True)
 
 
-def start_services(env: dict[str, str], ports: dict[str, int] = SERVICES) -> dict[str, subprocess.Popen]:
+def start_services(
+    env: dict[str, str], ports: dict[str, int] = SERVICES, log_dir: Path | None = None
+) -> dict[str, subprocess.Popen]:
+    """Each service as its own process; its log lines go to `log_dir/<name>.log` when given."""
     return {
         name: subprocess.Popen(
             [sys.executable, "-m", f"ejsika_{name}"],
             env={**env, "EJSIKA_HTTP_PORT": str(port)},
+            stdout=(log_dir / f"{name}.log").open("a") if log_dir else None,
+            stderr=subprocess.STDOUT if log_dir else None,
         )
         for name, port in ports.items()
     }

@@ -1,0 +1,63 @@
+"""The composed service on real Kafka and PostgreSQL: an assessment on the topic reaches the agency."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import uuid
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from ejsika_contracts import ELIGIBILITY
+from ejsika_notifications.app import compose
+from ejsika_notifications.domain.subscriptions import new_secret
+from ejsika_notifications.settings import NotificationsSettings
+from ejsika_runtime.kafka import new_producer
+
+pytestmark = pytest.mark.infra
+
+
+async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
+    database_url, kafka_bootstrap, receivers, assessed, wait_for
+):
+    receiver = await receivers()
+    secret = new_secret()
+    name = f"notifications_{uuid.uuid4().hex[:6]}"  # own schema and consumer group
+    settings = NotificationsSettings(
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, http_port=_free_port(),
+        demo_webhook_url=receiver.url, demo_webhook_secret=secret, delivery_poll_interval_s=0.5,
+    )
+    service = compose(settings, name)
+    app = service.app()
+    eligible, not_eligible, elsewhere = assessed(), assessed(eligible=False), assessed(region_code="3101011001")
+    producer = new_producer(kafka_bootstrap, "notifications-test")
+
+    async with contextlib.AsyncExitStack() as stack:
+        await stack.enter_async_context(app.router.lifespan_context(app))
+        await producer.start()
+        stack.push_async_callback(producer.stop)
+        for event in (eligible, not_eligible, elsewhere):
+            await producer.send_and_wait(ELIGIBILITY.name, event.to_bytes(), key=event.key())
+
+        async def delivered_ids():
+            ids = {item["event_id"] for r in receiver.requests for item in Webhook(secret).verify(
+                r.body, r.headers)["events"]}
+            return ids if str(eligible.id) in ids else None
+
+        ids = await wait_for(delivered_ids, timeout=60)
+        assert str(not_eligible.id) not in ids and str(elsewhere.id) not in ids
+
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
+        stack.push_async_callback(client.aclose)
+        metrics = (await client.get("/metrics")).text
+        assert "ejsika_deliveries_delivered_total{subscription=" in metrics
+        counts = (await client.get("/deliveries")).json()["counts"]
+        assert counts["delivered"] >= 1 and counts["failed"] == 0
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -3,14 +3,14 @@
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-PACKAGES := contracts services/runtime services/registry services/monitoring services/eligibility services/notifications
+PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
 .PHONY: run test unit bench schemas
 
-$(VENV)/.installed: requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+$(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -r requirements-dev.txt $(addprefix -e ./,$(PACKAGES))
+	$(PY) -m pip install --quiet -r requirements-dev.txt $(foreach p,$(PACKAGES),-e './$(p)')
 	touch $@
 
 run: $(VENV)/.installed  ## the platform with its demo, on an embedded PostgreSQL and Apache Kafka

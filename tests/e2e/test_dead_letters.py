@@ -56,3 +56,26 @@ def test_malformed_event_is_dead_lettered_and_the_partition_moves_on(platform: P
                              env=platform.env, capture_output=True, text=True, timeout=60)
     assert listing.returncode == 0, listing.stderr
     assert "reason=invalid" in listing.stdout
+
+
+def test_replayed_dead_letters_reach_their_consumers_again(platform: Platform):
+    bootstrap = platform.env["EJSIKA_KAFKA_BOOTSTRAP"]
+    key = str(uuid.uuid4()).encode()
+    asyncio.run(produce(bootstrap, key, b"still not an event"))
+    first = eventually(lambda: [l for l in asyncio.run(dead_letters(bootstrap)) if l.key == key], timeout=30)
+    letter = first[0]
+
+    replay = subprocess.run(
+        [sys.executable, "-m", "ejsika_runtime.cli", "dead-letters", "replay", HOUSEHOLD.name,
+         f"{letter.partition}:{letter.offset}"],
+        env=platform.env, capture_output=True, text=True, timeout=60,
+    )
+    assert replay.returncode == 0, replay.stderr
+    assert "replayed 1 dead letter(s)" in replay.stdout
+
+    # Both consumer groups read the replayed record again; still invalid, it is dead-lettered again,
+    # now marked as coming back from the letter that was replayed.
+    again = eventually(lambda: [l for l in asyncio.run(dead_letters(bootstrap))
+                                if l.key == key and l.replayed_from], timeout=30)
+    assert {l.replayed_from for l in again} == {f"{letter.partition}:{letter.offset}"}
+    assert all(l.value == b"still not an event" for l in again)

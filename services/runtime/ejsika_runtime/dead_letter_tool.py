@@ -11,6 +11,9 @@ from aiokafka.admin import AIOKafkaAdminClient
 from ejsika_contracts import topic_named
 
 from .dead_letters import PREFIX, header_map
+
+# Not under the dead-letter prefix: it must survive the record's next trip to the dead-letter topic.
+REPLAYED_FROM = "ejsika-replayed-from"
 from .kafka import new_producer
 
 
@@ -25,6 +28,11 @@ class Letter:
     @property
     def facts(self) -> dict[str, str]:
         return header_map(self.headers)
+
+    @property
+    def replayed_from(self) -> str | None:
+        """PARTITION:OFFSET of the dead letter this record was replayed from, if it was."""
+        return next((v.decode() for n, v in self.headers if n == REPLAYED_FROM), None)
 
 
 async def read(bootstrap: str, source_topic: str) -> AsyncIterator[Letter]:
@@ -72,8 +80,8 @@ async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] |
         async for letter in read(bootstrap, source_topic):
             if only is not None and (letter.partition, letter.offset) not in only:
                 continue
-            headers = [(n, v) for n, v in letter.headers if not n.startswith(PREFIX)]
-            headers.append((PREFIX + "replayed-from", f"{letter.partition}:{letter.offset}".encode()))
+            headers = [(n, v) for n, v in letter.headers if not n.startswith(PREFIX) and n != REPLAYED_FROM]
+            headers.append((REPLAYED_FROM, f"{letter.partition}:{letter.offset}".encode()))
             await producer.send(letter.facts.get("topic", source_topic), letter.value, key=letter.key, headers=headers)
             count += 1
         await producer.flush()

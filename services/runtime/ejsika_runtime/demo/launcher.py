@@ -101,8 +101,10 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
             children["receiver"] = subprocess.Popen(
                 [sys.executable, "-m", "ejsika_runtime.demo.receiver", str(RECEIVER_PORT), secret], env=env
             )
-            say("starting registry, monitoring, eligibility and notifications…")
-            children.update(start_services(env))
+            logs = state_dir / "logs"
+            logs.mkdir(exist_ok=True)
+            say(f"starting registry, monitoring, eligibility and notifications (logs in {logs})…")
+            children.update(start_services(env, log_dir=logs))
             wait_ready(SERVICES, children)
             subscribe_demo_agency(f"http://127.0.0.1:{SERVICES['notifications']}",
                                   f"http://127.0.0.1:{RECEIVER_PORT}/webhooks", secret)
@@ -110,7 +112,7 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
             say("platform is up:")
             for name, port in SERVICES.items():
                 say(f"  {name:<14} http://127.0.0.1:{port}  (/docs, /metrics, /asyncapi.json)")
-            say(f"  demo OPD webhook receiver http://127.0.0.1:{RECEIVER_PORT}/received")
+            say(f"  demo OPD webhook receiver http://127.0.0.1:{RECEIVER_PORT}/received (prints each webhook below)")
             say("press Ctrl-C to stop")
             signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
             while all(child.poll() is None for child in children.values()):

@@ -51,8 +51,13 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
 
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")
         stack.push_async_callback(client.aclose)
-        metrics = (await client.get("/metrics")).text
-        assert "ejsika_deliveries_delivered_total{subscription=" in metrics
+
+        async def delivered_metric():
+            # The receiver has the POST before the worker records the acknowledgement.
+            text = (await client.get("/metrics")).text
+            return "ejsika_deliveries_delivered_total{subscription=" in text
+
+        assert await wait_for(delivered_metric, timeout=10)
         counts = (await client.get("/deliveries")).json()["counts"]
         assert counts["delivered"] >= 1 and counts["failed"] == 0
 

@@ -14,6 +14,9 @@ from .domain.rules import DEFAULT_RULE_SET, RULE_SETS
 
 SOURCE = "eligibility"
 EXPLANATION = TypeAdapter(list[ScoreContribution])
+# An assessment is reproducible from ages, flags and welfare indicators: who the members are
+# (NIK, name) stays in the registry.
+IDENTITY = {"members": {"__all__": {"nik", "name"}}, "kk_number": True, "address": True}
 
 
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
@@ -32,7 +35,7 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         [e.data.household_id for e in events],
         [e.data.programme for e in events],
         [e.data.region_code for e in events],
-        [e.data.model_dump_json() for e in events],
+        [e.data.model_dump_json(exclude=IDENTITY) for e in events],
     )
     await uow.conn.execute(
         "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)"

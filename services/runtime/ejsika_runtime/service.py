@@ -105,17 +105,22 @@ class Service:
         # The annotation documents the topic's events in the AsyncAPI document; the records
         # themselves are validated by the consumer, one by one.
         handle.__annotations__ = {"body": list[SkipValidation[_events_of(topic)]], "message": KafkaMessage}
-        self.broker.subscriber(
-            topic.name,
-            batch=True,
-            group_id=self.name,
-            auto_offset_reset="earliest",
-            max_records=self.settings.consumer_batch_size,
-            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            decoder=_records,
-            description=topic.description,
-        )(handle)
+        # Several consumers of one group in one process split the partitions between them: while
+        # one waits for its transaction to commit, another computes its batch. Each partition
+        # still has one consumer, so the order per household holds.
+        for index in range(self.settings.consumer_concurrency):
+            self.broker.subscriber(
+                topic.name,
+                batch=True,
+                group_id=self.name,
+                auto_offset_reset="earliest",
+                max_records=self.settings.consumer_batch_size,
+                batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+                ack_policy=AckPolicy.NACK_ON_ERROR,
+                decoder=_records,
+                description=topic.description,
+                include_in_schema=index == 0,
+            )(handle)
 
     def emits(self, topic: Topic) -> None:
         """Declare (for the AsyncAPI document) that this service publishes `topic` via its outbox."""

@@ -19,6 +19,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
 
     consumer_batch_size: int = 500
+    consumer_concurrency: int = 2
     consumer_batch_timeout_ms: int = 100
     consumer_max_attempts: int = 3
     consumer_retry_backoff_s: float = 0.5

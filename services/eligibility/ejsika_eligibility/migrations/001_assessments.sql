@@ -1,4 +1,5 @@
--- The inputs of every assessment, kept so that it can be reproduced and redone after a rule change.
+-- The inputs of every assessment (without who the members are), kept so that it can be reproduced
+-- and redone after a rule change.
 CREATE TABLE households (
     household_id uuid PRIMARY KEY,
     programme    text        NOT NULL,

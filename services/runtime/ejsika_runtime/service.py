@@ -92,7 +92,7 @@ class Service:
         self.consumers.append(consumer)
         backoff = self.settings.consumer_retry_backoff_s
 
-        async def handle(body, message: KafkaMessage) -> None:
+        async def handle(body) -> None:
             try:
                 await consumer.process(body)
             except Exception:
@@ -104,7 +104,7 @@ class Service:
         handle.__name__ = f"apply_{topic.name.replace('.', '_')}"
         # The annotation documents the topic's events in the AsyncAPI document; the records
         # themselves are validated by the consumer, one by one.
-        handle.__annotations__ = {"body": list[SkipValidation[_events_of(topic)]], "message": KafkaMessage}
+        handle.__annotations__ = {"body": list[SkipValidation[_events_of(topic)]]}
         # Several consumers of one group in one process split the partitions between them: while
         # one waits for its transaction to commit, another computes its batch. Each partition
         # still has one consumer, so the order per household holds.

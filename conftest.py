@@ -17,7 +17,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import pytest
 
-from ejsika_runtime.embedded import EmbeddedStack
+from ejsika_runtime.embedded import EmbeddedStack, free_port
 from ejsika_runtime.kafka import create_topics
 
 
@@ -26,8 +26,8 @@ def infrastructure(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedde
     state = tmp_path_factory.mktemp("stack")
     os.chmod(state, 0o755)  # the embedded PostgreSQL runs as an unprivileged user when tests run as root
     os.chmod(state.parent, 0o755)
-    stack = EmbeddedStack(Path(state), postgres_port=_free_port(), kafka_port=_free_port(),
-                          kafka_controller_port=_free_port(), progress=lambda line: print(line, flush=True))
+    stack = EmbeddedStack(Path(state), postgres_port=free_port(), kafka_port=free_port(),
+                          kafka_controller_port=free_port(), progress=lambda line: print(line, flush=True))
     with stack:
         yield stack
 
@@ -53,11 +53,3 @@ def database_url(infrastructure: EmbeddedStack) -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

@@ -72,12 +72,11 @@ def _compare(old, new, old_defs, new_defs, path, problems) -> None:
         problems.append(f"{path}.{name}: newly required")
     if "items" in old and "items" in new:
         _compare(old["items"], new["items"], old_defs, new_defs, f"{path}[]", problems)
-    for key in ("anyOf",):
-        for option in old.get(key, ()):
-            option = _resolve(option, old_defs)
-            match = next((o for o in new.get(key, ()) if _resolve(o, new_defs).get("title") == option.get("title")), None)
-            if match is not None and "properties" in option:
-                _compare(option, match, old_defs, new_defs, path, problems)
+    for option in old.get("anyOf", ()):
+        option = _resolve(option, old_defs)
+        match = next((o for o in new.get("anyOf", ()) if _resolve(o, new_defs).get("title") == option.get("title")), None)
+        if match is not None and "properties" in option:
+            _compare(option, match, old_defs, new_defs, path, problems)
 
 
 def write_missing() -> list[Path]:

@@ -10,9 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,7 +26,7 @@ from ejsika_notifications.demo import ensure_demo_subscription
 from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, wait_ready
 from ejsika_runtime.demo.receiver import receiver_app
 from ejsika_runtime.demo.synthetic import Families
-from ejsika_runtime.embedded import EmbeddedStack
+from ejsika_runtime.embedded import EmbeddedStack, free_port
 from ejsika_runtime.kafka import create_topics
 
 from . import raw_loop
@@ -45,12 +43,6 @@ RATES = {  # service: (what it did, SQL giving count and first/last timestamp of
     "notifications": "SELECT count(*), min(delivered_at), max(delivered_at) FROM notifications.deliveries"
                      " WHERE status = 'delivered'",
 }
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def post_all(url: str, registrations: list[dict], sent_at: dict[str, float]) -> int:
@@ -128,7 +120,7 @@ def main(households: int, latency_households: int = 5_000) -> None:
             asyncio.run(wait_for(database_url, f"SELECT (count(*) = 0)::int FROM {name}.outbox"
                                                " WHERE published_at IS NULL", 1, 300))
             if name != "registry":
-                stop({name: processes.pop(name)})
+                stop([processes.pop(name)])
 
         try:
             print(f"capacity: {households:,} households, one service at a time …", flush=True)
@@ -139,7 +131,7 @@ def main(households: int, latency_households: int = 5_000) -> None:
             http_rate = registered / (time.time() - started)
             asyncio.run(wait_for(database_url, "SELECT (count(*) = 0)::int FROM registry.outbox"
                                                " WHERE published_at IS NULL", 1, 300))
-            stop({"registry": processes.pop("registry")})
+            stop([processes.pop("registry")])
             drain("eligibility", "SELECT count(*) FROM eligibility.assessments", registered)
             drain("monitoring", "SELECT count(*) FROM monitoring.visits", registered)
             eligible = asyncio.run(_fetchval(database_url, "SELECT count(*) FROM eligibility.assessments WHERE eligible"))
@@ -161,7 +153,7 @@ def main(households: int, latency_households: int = 5_000) -> None:
                                  "SELECT count(*) FROM notifications.deliveries WHERE status = 'delivered'",
                                  eligible_total, 300))
         finally:
-            stop(processes)
+            stop(processes.values())
             server.should_exit = True
 
     latencies = sorted(

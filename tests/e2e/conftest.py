@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ import httpx
 import pytest
 
 from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, subscribe_demo_agency, wait_ready
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from ejsika_runtime.embedded import free_port
 
 
 @dataclass

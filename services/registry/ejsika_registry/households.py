@@ -45,9 +45,9 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     return new
 
 
-async def registered_niks(conn: asyncpg.Connection, niks: Sequence[str]) -> dict[str, UUID]:
-    rows = await conn.fetch("SELECT nik, household_id FROM members WHERE nik = ANY($1::text[])", list(niks))
-    return {r["nik"]: r["household_id"] for r in rows}
+async def registered_niks(conn: asyncpg.Connection, niks: Sequence[str]) -> set[str]:
+    rows = await conn.fetch("SELECT nik FROM members WHERE nik = ANY($1::text[])", list(niks))
+    return {r["nik"] for r in rows}
 
 
 async def record_assessments(conn: asyncpg.Connection, events: Sequence[EligibilityAssessed]) -> int:

@@ -22,6 +22,10 @@ def household_id_for(request_id: UUID) -> UUID:
     return uuid5(REQUEST_NAMESPACE, str(request_id))
 
 
+class ConcurrentRegistration(Exception):
+    """Another transaction registered one of these people at the same moment: retry the request."""
+
+
 @dataclass(frozen=True)
 class Outcome:
     request_id: UUID
@@ -48,8 +52,7 @@ async def register_all(
         if e.data.household_id in existing:
             outcomes[rid] = Outcome(rid, e.data.household_id, "already_registered")
 
-    taken = await households.registered_niks(uow.conn, [m.nik for _, e in candidates for m in e.data.members])
-    claimed: set[str] = set(taken)
+    claimed = await households.registered_niks(uow.conn, [m.nik for _, e in candidates for m in e.data.members])
     to_insert = []
     for rid, event in candidates:
         clashes = [i for i, m in enumerate(event.data.members, start=1) if m.nik in claimed]
@@ -61,12 +64,9 @@ async def register_all(
         to_insert.append(event)
         outcomes[rid] = Outcome(rid, event.data.household_id, "registered")
     try:
-        await households.insert_new(uow.conn, to_insert)
+        new = await households.insert_new(uow.conn, to_insert)
     except asyncpg.UniqueViolationError:
         raise ConcurrentRegistration() from None
-    uow.emit_all(to_insert)
+    # A retry racing its first upload inserts nothing and so announces nothing.
+    uow.emit_all([event for event in to_insert if event.data.household_id in new])
     return [outcomes[rid] for rid, _ in requests]
-
-
-class ConcurrentRegistration(Exception):
-    """Another transaction registered one of these people at the same moment: retry the request."""

@@ -84,7 +84,7 @@ class BatchConsumer:
                 await self.handler(uow, fresh)
             await self.outbox.add(conn, uow.events)
             await self.outbox.add_records(
-                conn, [(d.record.topic + ".dlq", d.record.key, d.record.value or b"", d.headers()) for d in dead]
+                conn, [(self.topic.dead_letter, d.record.key, d.record.value or b"", d.headers()) for d in dead]
             )
         self.metrics.applied(self.topic.name, len(fresh), len(events) - len(fresh))
         for letter in dead:

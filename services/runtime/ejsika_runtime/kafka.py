@@ -21,7 +21,6 @@ def producer_options() -> dict:
         "enable_idempotence": True,
         "linger_ms": 5,
         "max_batch_size": 256 * 1024,
-        "compression_type": None,
     }
 
 

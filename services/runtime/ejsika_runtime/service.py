@@ -63,7 +63,6 @@ class Service:
         self.consumers: list[BatchConsumer] = []
         self.router = APIRouter()
         self._pool: asyncpg.Pool | None = None
-        self._relay: OutboxRelay | None = None
         self._loops: list[Callable[[], Awaitable[None]]] = []
         self._background: list[asyncio.Task] = []
         self._app: FastAPI | None = None
@@ -138,7 +137,7 @@ class Service:
         try:
             await migrate(self._pool, self.name, self.migrations)
             await producer.start()
-            self._relay = OutboxRelay(
+            relay = OutboxRelay(
                 database_url=settings.database_url,
                 schema=self.name,
                 producer=producer,
@@ -147,15 +146,10 @@ class Service:
                 poll_interval_s=settings.relay_poll_interval_s,
                 retention_s=settings.outbox_retention_s,
             )
-            self._start(self._relay.run, f"{self.name}-relay")
+            self._start(relay.run, f"{self.name}-relay")
             await self.broker.start()
             for loop in self._loops:
                 self._start(loop, f"{self.name}-{getattr(loop, '__name__', 'loop')}")
-            # Batches allocate many short-lived objects; with the default thresholds the cyclic
-            # collector runs every few hundred events and rescans everything loaded at start-up.
-            # Freezing the start-up heap and collecting less often saves ~20 % per event.
-            gc.freeze()
-            gc.set_threshold(50_000, 20, 100)
             yield self
         finally:
             await self.broker.stop()
@@ -243,8 +237,14 @@ class Service:
 
     def serve(self) -> None:
         logs.configure(self.name, self.settings.log_level)
+        app = self.app()
+        # Batches allocate many short-lived objects; with the default thresholds the cyclic
+        # collector runs every few hundred events and rescans everything loaded at start-up.
+        # Freezing the start-up heap and collecting less often saves ~20 % per event.
+        gc.freeze()
+        gc.set_threshold(50_000, 20, 100)
         uvicorn.run(
-            self.app(),
+            app,
             host=self.settings.http_host,
             port=self.settings.http_port,
             access_log=False,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import socket
 import uuid
 
 import httpx
@@ -14,6 +13,7 @@ from ejsika_contracts import ELIGIBILITY
 from ejsika_notifications.app import compose
 from ejsika_notifications.domain.subscriptions import new_secret
 from ejsika_notifications.settings import NotificationsSettings
+from ejsika_runtime.embedded import free_port
 from ejsika_runtime.kafka import new_producer
 
 pytestmark = pytest.mark.infra
@@ -26,7 +26,7 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
     secret = new_secret()
     name = f"notifications_{uuid.uuid4().hex[:6]}"  # own schema and consumer group
     settings = NotificationsSettings(
-        database_url=database_url, kafka_bootstrap=kafka_bootstrap, http_port=_free_port(),
+        database_url=database_url, kafka_bootstrap=kafka_bootstrap, http_port=free_port(),
         demo_webhook_url=receiver.url, demo_webhook_secret=secret, delivery_poll_interval_s=0.5,
     )
     service = compose(settings, name)
@@ -60,9 +60,3 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
         assert await wait_for(delivered_metric, timeout=10)
         counts = (await client.get("/deliveries")).json()["counts"]
         assert counts["delivered"] >= 1 and counts["failed"] == 0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]

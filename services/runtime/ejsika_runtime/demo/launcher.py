@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from pathlib import Path
 
 import httpx
@@ -59,8 +60,8 @@ def wait_ready(ports: dict[str, int], processes: dict[str, subprocess.Popen], ti
         time.sleep(0.3)
 
 
-def stop(processes: dict[str, subprocess.Popen] | list[subprocess.Popen]) -> None:
-    procs = list(processes.values()) if isinstance(processes, dict) else processes
+def stop(processes: Iterable[subprocess.Popen]) -> None:
+    procs = list(processes)
     for proc in procs:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
@@ -69,6 +70,10 @@ def stop(processes: dict[str, subprocess.Popen] | list[subprocess.Popen]) -> Non
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM stops the platform the way Ctrl-C does
 
 
 def new_webhook_secret() -> str:
@@ -114,11 +119,11 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
                 say(f"  {name:<14} http://127.0.0.1:{port}  (/docs, /metrics, /asyncapi.json)")
             say(f"  demo OPD webhook receiver http://127.0.0.1:{RECEIVER_PORT}/received (prints each webhook below)")
             say("press Ctrl-C to stop")
-            signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
+            signal.signal(signal.SIGTERM, _interrupt)
             while all(child.poll() is None for child in children.values()):
                 time.sleep(0.5)
             say("a process exited; stopping everything")
         except KeyboardInterrupt:
             say("stopping…")
         finally:
-            stop(children)
+            stop(children.values())

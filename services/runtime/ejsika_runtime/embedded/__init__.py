@@ -1,6 +1,6 @@
 """Embedded infrastructure for local runs and tests: PostgreSQL and single-node Kafka."""
 
-from ._util import EmbeddedError
+from ._util import EmbeddedError, free_port
 from .kafka import KAFKA_VERSION, EmbeddedKafka, ensure_jars
 from .postgres import EmbeddedPostgres
 from .stack import EmbeddedStack
@@ -12,4 +12,5 @@ __all__ = [
     "EmbeddedPostgres",
     "EmbeddedStack",
     "ensure_jars",
+    "free_port",
 ]

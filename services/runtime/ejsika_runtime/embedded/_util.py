@@ -16,6 +16,13 @@ class EmbeddedError(RuntimeError):
     """An embedded server could not be set up, started or reached."""
 
 
+def free_port(host: str = "127.0.0.1") -> int:
+    """A port nothing listens on now, for servers of a test or benchmark run."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5):

@@ -12,7 +12,7 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from prometheus_client import CollectorRegistry
 
-from ejsika_contracts import HOUSEHOLD, VISIT, VisitScheduled, VisitScheduledData
+from ejsika_contracts import VISIT, VisitScheduled, VisitScheduledData
 from ejsika_runtime.consumer import BatchConsumer
 from ejsika_runtime.db import create_pool, migrate
 from ejsika_runtime.kafka import new_producer

@@ -16,10 +16,12 @@ import asyncpg
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-PAYLOAD = "x" * 480  # ~630-byte events, like the platform's
+ENVELOPE_BYTES = 60  # what `{"id": "<uuid>", "data": ""}` adds around the payload
 
 
-async def run(bootstrap: str, database_url: str, count: int) -> float:
+async def run(bootstrap: str, database_url: str, count: int, event_bytes: int = 630) -> float:
+    """Events/s of the loop for `count` events of about `event_bytes` each."""
+    payload = "x" * max(event_bytes - ENVELOPE_BYTES, 0)
     suffix = uuid.uuid4().hex[:6]
     source, sink = f"bench.raw.in.{suffix}", f"bench.raw.out.{suffix}"
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
@@ -31,7 +33,7 @@ async def run(bootstrap: str, database_url: str, count: int) -> float:
                                 linger_ms=5, max_batch_size=256 * 1024)
     await producer.start()
     keys = [str(uuid.uuid4()).encode() for _ in range(1000)]
-    pending = [await producer.send(source, json.dumps({"id": str(uuid.uuid4()), "data": PAYLOAD}).encode(),
+    pending = [await producer.send(source, json.dumps({"id": str(uuid.uuid4()), "data": payload}).encode(),
                                    key=keys[i % 1000]) for i in range(count)]
     await asyncio.gather(*pending)
 

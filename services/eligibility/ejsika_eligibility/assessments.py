@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from pydantic import TypeAdapter
 
 from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, ScoreContribution
@@ -40,8 +38,8 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
     await uow.conn.execute(
         "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)"
         " SELECT u.event_id, u.household_id, u.cause_id, u.rule_set, u.score, u.eligible,"
-        "        ARRAY(SELECT jsonb_array_elements_text(u.components)), u.explanation"
-        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::bool[], $7::jsonb[], $8::jsonb[])"
+        "        string_to_array(u.components, ','), u.explanation"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::bool[], $7::text[], $8::jsonb[])"
         "   AS u(event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)",
         [r.id for r in results],
         [r.data.household_id for r in results],
@@ -49,7 +47,8 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         [r.data.rule_set for r in results],
         [r.data.score for r in results],
         [r.data.eligible for r in results],
-        [json.dumps(r.data.components) for r in results],
+        # unnest cannot carry an array per row; component names are identifiers, without commas.
+        [",".join(r.data.components) for r in results],
         [EXPLANATION.dump_json(r.data.explanation).decode() for r in results],
     )
     uow.emit_all(results)

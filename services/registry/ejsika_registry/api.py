@@ -29,7 +29,10 @@ class Registration(Contract):
     def to_data(self) -> HouseholdRegisteredData:
         return HouseholdRegisteredData(
             household_id=household_id_for(self.request_id),
-            **self.model_dump(exclude={"request_id", "members", "welfare"}),
+            programme=self.programme,
+            region_code=self.region_code,
+            kk_number=self.kk_number,
+            address=self.address,
             members=self.members,
             welfare=self.welfare,
         )

@@ -19,7 +19,14 @@ async def create_pool(database_url: str, schema: str, *, size: int = 10) -> asyn
         min_size=1,
         max_size=size,
         server_settings={"search_path": schema, "application_name": f"ejsika-{schema}"},
+        reset=_keep_session,
     )
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """No reset on release: pooled connections keep no session state (no SET, LISTEN or held
+    advisory lock; transactions close with their block), and the default reset is one more
+    round trip for every batch."""
 
 
 async def ensure_schema(database_url: str, schema: str) -> None:

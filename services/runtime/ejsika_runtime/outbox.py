@@ -38,17 +38,18 @@ class Outbox:
             return
         topics, keys, values, headers = zip(*records)
         encoded = [json.dumps([[n, v.decode("latin-1")] for n, v in h]) for h in headers]
-        # One statement for the whole batch: unnest keeps it a single round trip.
+        # One round trip for the whole batch and the wake-up of the relay, which Postgres
+        # delivers at commit, so the relay wakes only for rows it can see.
         await conn.execute(
-            "INSERT INTO outbox (topic, key, value, headers)"
-            " SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[])",
+            "WITH added AS (INSERT INTO outbox (topic, key, value, headers)"
+            "  SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[]))"
+            " SELECT pg_notify($5, '')",
             list(topics),
             list(keys),
             list(values),
             encoded,
+            self.channel,
         )
-        # Delivered at commit, so the relay wakes only for rows it can see.
-        await conn.execute("SELECT pg_notify($1, '')", self.channel)
 
 
 def decode_headers(raw: str | list) -> list[Header]:

@@ -1,4 +1,4 @@
-"""The outbox relay: publishes committed outbox rows to Kafka in id order, then marks them sent.
+"""The outbox relay: publishes committed outbox rows to Kafka in id order, then deletes them.
 
 Only one relay per schema publishes at a time: it holds a Postgres advisory lock for as long as
 its connection lives, and replicas wait to take over. One publisher keeps the per-household order
@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 import zlib
 
 import asyncpg
@@ -32,10 +31,9 @@ class OutboxRelay:
         metrics: RuntimeMetrics,
         batch_size: int = 2000,
         poll_interval_s: float = 1.0,
-        retention_s: float = 3600.0,
     ) -> None:
         self.database_url, self.schema, self.producer, self.metrics = database_url, schema, producer, metrics
-        self.batch_size, self.poll_interval_s, self.retention_s = batch_size, poll_interval_s, retention_s
+        self.batch_size, self.poll_interval_s = batch_size, poll_interval_s
         self._wake = asyncio.Event()
         self.is_leader = False
 
@@ -60,16 +58,9 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_interval_s)
             self.is_leader = True
             await conn.add_listener(notify_channel(self.schema), lambda *_: self._wake.set())
-            last_prune = 0.0
             while True:
                 self._wake.clear()
                 sent = await self.publish_batch(conn)
-                if time.monotonic() - last_prune > 60:
-                    await conn.execute(
-                        "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
-                        self.retention_s,
-                    )
-                    last_prune = time.monotonic()
                 if sent < self.batch_size:
                     await self._report(conn)
                     with contextlib.suppress(asyncio.TimeoutError):
@@ -81,7 +72,7 @@ class OutboxRelay:
 
     async def publish_batch(self, conn: asyncpg.Connection) -> int:
         rows = await conn.fetch(
-            "SELECT id, topic, key, value, headers FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, topic, key, value, headers FROM outbox ORDER BY id LIMIT $1",
             self.batch_size,
         )
         if not rows:
@@ -92,16 +83,14 @@ class OutboxRelay:
             for r in rows
         ]
         await asyncio.gather(*pending)
-        await conn.execute(
-            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", [r["id"] for r in rows]
-        )
+        await conn.execute("DELETE FROM outbox WHERE id = ANY($1::bigint[])", [r["id"] for r in rows])
         self.metrics.published.inc(len(rows))
         return len(rows)
 
     async def _report(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(
             "SELECT count(*) AS pending, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age"
-            " FROM outbox WHERE published_at IS NULL"
+            " FROM outbox"
         )
         self.metrics.outbox_pending.set(row["pending"])
         self.metrics.outbox_oldest_age.set(float(row["age"]))

@@ -144,7 +144,6 @@ class Service:
                 metrics=self.metrics,
                 batch_size=settings.relay_batch_size,
                 poll_interval_s=settings.relay_poll_interval_s,
-                retention_s=settings.outbox_retention_s,
             )
             self._start(relay.run, f"{self.name}-relay")
             await self.broker.start()
@@ -250,6 +249,7 @@ class Service:
             access_log=False,
             log_config=None,
             loop="uvloop",
+            http="httptools",
             lifespan="on",
         )
 

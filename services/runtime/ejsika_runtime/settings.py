@@ -19,11 +19,10 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
 
     consumer_batch_size: int = 500
-    consumer_concurrency: int = 2
+    consumer_concurrency: int = 3
     consumer_batch_timeout_ms: int = 100
     consumer_max_attempts: int = 3
     consumer_retry_backoff_s: float = 0.5
 
     relay_batch_size: int = 2000
     relay_poll_interval_s: float = 1.0
-    outbox_retention_s: float = 3600.0

@@ -29,3 +29,9 @@ def test_kk_needs_a_real_issue_date():
     check_kk("3672010101200001", TODAY)
     with pytest.raises(InvalidIdentifier):
         check_kk("3672013113200001", TODAY)
+
+
+def test_a_nik_from_an_unknown_regency_is_rejected():
+    with pytest.raises(InvalidIdentifier, match="province or regency"):
+        read_nik("9972011708050001", TODAY)
+    assert read_nik("3672011708050001", TODAY).region == "367201"

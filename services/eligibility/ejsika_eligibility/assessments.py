@@ -28,7 +28,7 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
     ]
     await uow.conn.execute(
         "INSERT INTO households (household_id, programme, region_code, inputs)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::jsonb[])"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::json[])"
         " ON CONFLICT (household_id) DO UPDATE SET inputs = excluded.inputs, updated_at = now()",
         [e.data.household_id for e in events],
         [e.data.programme for e in events],
@@ -39,7 +39,7 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)"
         " SELECT u.event_id, u.household_id, u.cause_id, u.rule_set, u.score, u.eligible,"
         "        string_to_array(u.components, ','), u.explanation"
-        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::bool[], $7::text[], $8::jsonb[])"
+        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::bool[], $7::text[], $8::json[])"
         "   AS u(event_id, household_id, cause_id, rule_set, score, eligible, components, explanation)",
         [r.id for r in results],
         [r.data.household_id for r in results],

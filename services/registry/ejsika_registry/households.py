@@ -18,7 +18,7 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     data = [e.data for e in events]
     rows = await conn.fetch(
         "INSERT INTO households (id, programme, region_code, kk_number, address, welfare)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::jsonb[])"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[], $5::text[], $6::json[])"
         " ON CONFLICT (id) DO NOTHING RETURNING id",
         [d.household_id for d in data],
         [d.programme for d in data],

@@ -16,9 +16,8 @@ def notify_channel(schema: str) -> str:
     return f"{schema}_outbox"
 
 
-def event_headers(event: Event) -> list[Header]:
-    headers = [("ce_id", str(event.id)), ("ce_type", event.type), ("correlation_id", str(event.correlation_id))]
-    return [(name, value.encode()) for name, value in headers]
+def event_headers(event: Event) -> list[tuple[str, str]]:
+    return [("ce_id", str(event.id)), ("ce_type", event.type), ("correlation_id", str(event.correlation_id))]
 
 
 class Outbox:
@@ -26,28 +25,34 @@ class Outbox:
         self.channel = notify_channel(schema)
 
     async def add(self, conn: asyncpg.Connection, events: Sequence[Event]) -> None:
-        await self.add_records(
-            conn, [(topic_of(e).name, e.key(), e.to_bytes(), event_headers(e)) for e in events]
+        """Add events; must run inside the caller's transaction."""
+        await self._insert(
+            conn, [(topic_of(e).name, e.key(), e.to_bytes(), json.dumps(event_headers(e))) for e in events]
         )
 
     async def add_records(
         self, conn: asyncpg.Connection, records: Sequence[tuple[str, bytes | None, bytes, list[Header]]]
     ) -> None:
         """Add raw records (topic, key, value, headers); must run inside the caller's transaction."""
-        if not records:
+        await self._insert(conn, [
+            (topic, key, value, json.dumps([(n, v.decode("latin-1")) for n, v in headers]))
+            for topic, key, value, headers in records
+        ])
+
+    async def _insert(self, conn: asyncpg.Connection, rows: Sequence[tuple[str, bytes | None, bytes, str]]) -> None:
+        if not rows:
             return
-        topics, keys, values, headers = zip(*records)
-        encoded = [json.dumps([[n, v.decode("latin-1")] for n, v in h]) for h in headers]
+        topics, keys, values, headers = zip(*rows)
         # One round trip for the whole batch and the wake-up of the relay, which Postgres
         # delivers at commit, so the relay wakes only for rows it can see.
         await conn.execute(
             "WITH added AS (INSERT INTO outbox (topic, key, value, headers)"
-            "  SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::jsonb[]))"
+            "  SELECT * FROM unnest($1::text[], $2::bytea[], $3::bytea[], $4::json[]))"
             " SELECT pg_notify($5, '')",
             list(topics),
             list(keys),
             list(values),
-            encoded,
+            list(headers),
             self.channel,
         )
 

@@ -24,7 +24,7 @@ async def queue(conn: asyncpg.Connection, planned: Sequence[PlannedDelivery]) ->
     return await conn.fetchval(
         "WITH queued AS ("
         " INSERT INTO deliveries (subscription_id, event_id, payload)"
-        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[])"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::json[])"
         " ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING 1)"
         " SELECT count(*) FROM queued",
         [p.subscription_id for p in planned],

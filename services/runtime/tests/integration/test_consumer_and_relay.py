@@ -95,6 +95,7 @@ async def test_relay_publishes_in_order_per_household_and_marks_rows_sent(schema
     try:
         wanted = {str(e.id) for e in events}
         seen: dict[bytes, list[str]] = {}
+        partitions: dict[bytes, set[int]] = {}
         async with asyncio.timeout(60):
             while wanted - {i for ids in seen.values() for i in ids}:
                 for records in (await consumer.getmany(timeout_ms=500)).values():
@@ -102,9 +103,11 @@ async def test_relay_publishes_in_order_per_household_and_marks_rows_sent(schema
                         event = VISIT.parse(r.value)
                         if str(event.id) in wanted:
                             seen.setdefault(r.key, []).append(str(event.id))
+                            partitions.setdefault(r.key, set()).add(r.partition)
         for household in households:
             expected = [str(e.id) for e in events if e.subject == str(household)]
             assert seen[str(household).encode()] == expected
+            assert len(partitions[str(household).encode()]) == 1
         async with asyncio.timeout(10):
             while await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = $1",
                                       VISIT.name):

@@ -107,7 +107,7 @@ class Service:
         # Several consumers of one group in one process split the partitions between them: while
         # one waits for its transaction to commit, another computes its batch. Each partition
         # still has one consumer, so the order per household holds.
-        for index in range(self.settings.consumer_concurrency):
+        for index in range(self.settings.consumer_concurrency or topic.partitions):
             self.broker.subscriber(
                 topic.name,
                 batch=True,

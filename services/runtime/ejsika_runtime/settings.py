@@ -19,7 +19,7 @@ class Settings(BaseSettings):
     db_pool_size: int = 10
 
     consumer_batch_size: int = 500
-    consumer_concurrency: int = 3
+    consumer_concurrency: int | None = None  # consumers per topic in a process; None: one per partition
     consumer_batch_timeout_ms: int = 100
     consumer_max_attempts: int = 3
     consumer_retry_backoff_s: float = 0.5

@@ -21,8 +21,10 @@ _LOG4J_SLF4J_BINDING = "org.apache.logging.log4j:log4j-slf4j-impl:2.25.4"
 _MAIN_CLASS = "kafka.Kafka"
 _STORAGE_TOOL = "kafka.tools.StorageTool"
 _JVM_OPTS = [
-    "-Xms256m",
-    "-Xmx768m",
+    # Kafka's own start script sizes the heap like this. A heap that starts small keeps G1
+    # running concurrent cycles under load: it cost the broker a third of its CPU.
+    "-Xms1g",
+    "-Xmx1g",
     "-XX:+UseG1GC",
     "-XX:MaxGCPauseMillis=20",
     "-XX:+ExitOnOutOfMemoryError",

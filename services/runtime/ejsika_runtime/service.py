@@ -116,6 +116,9 @@ class Service:
                 max_records=self.settings.consumer_batch_size,
                 batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
                 ack_policy=AckPolicy.NACK_ON_ERROR,
+                # Members learn of a rebalance at their next heartbeat; with a consumer per
+                # partition a restart is several rebalances, each ~3 s at the default interval.
+                heartbeat_interval_ms=1000,
                 decoder=_records,
                 description=topic.description,
                 include_in_schema=index == 0,

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 
-from ejsika_contracts import EligibilityAssessedData, HouseholdRegisteredData
+from ejsika_contracts import EligibilityAssessedData, HouseholdRegisteredData, ScoreContribution
 from ejsika_contracts.events.household import Member, WelfareIndicators
 
 from .rules import RuleSet
@@ -21,12 +22,10 @@ def observations(welfare: WelfareIndicators) -> dict[str, bool | float | int | N
     return observed
 
 
-def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[dict]]:
+def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[ScoreContribution]]:
     """Points of the observed deprivations over the points of all observed criteria, 0-100.
 
-    Criteria not observed neither count for nor against the family. The explanation rows are
-    plain dicts, validated once with the whole assessment (one model per row costs more than
-    the rest of the assessment together).
+    Criteria not observed neither count for nor against the family.
     """
     observed = observations(welfare)
     explanation, earned, possible = [], 0.0, 0.0
@@ -36,8 +35,18 @@ def score(welfare: WelfareIndicators, rules: RuleSet) -> tuple[float, list[dict]
         if value is not None:
             possible += weight
             earned += points
-        explanation.append({"indicator": indicator, "observed": value, "points": points})
+        explanation.append(contribution(indicator, type(value), value, points))
     return (round(100 * earned / possible, 2) if possible else 0.0), explanation
+
+
+@lru_cache(maxsize=4096)
+def contribution(indicator: str, kind: type, observed: bool | float | int | None, points: float) -> ScoreContribution:
+    """One explanation row, shared by every household that has it (rows are immutable).
+
+    A rule set yields only a few distinct rows, and validating 14 new rows per household cost
+    more than the rest of its assessment. `kind` keeps True and 1 apart, which hash alike.
+    """
+    return ScoreContribution(indicator=indicator, observed=observed, points=points)
 
 
 def age_on(born: date, day: date) -> int:

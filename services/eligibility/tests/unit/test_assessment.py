@@ -2,7 +2,7 @@ from datetime import date
 from uuid import uuid4
 
 from ejsika_contracts import HouseholdRegisteredData
-from ejsika_eligibility.domain.assessment import assess, score
+from ejsika_eligibility.domain.assessment import assess, contribution, score
 from ejsika_eligibility.domain.rules import BPS_CRITERIA, STARTER_V1
 
 TODAY = date(2026, 11, 28)
@@ -24,8 +24,16 @@ def test_score_counts_only_observed_criteria_and_explains_each():
     data = household({"no_electricity": True, "unprotected_water": False}, [HEAD])
     value, explanation = score(data.welfare, STARTER_V1)
     assert value == 50.0
-    assert {c["indicator"] for c in explanation} == set(BPS_CRITERIA)
-    assert sum(c["points"] for c in explanation) == 1.0
+    assert {c.indicator for c in explanation} == set(BPS_CRITERIA)
+    assert sum(c.points for c in explanation) == 1.0
+    assert {c.indicator: c.observed for c in explanation if c.observed is not None} == {
+        "no_electricity": True, "unprotected_water": False}
+
+
+def test_shared_explanation_rows_keep_true_and_one_apart():
+    assert contribution("x", bool, True, 1.0).observed is True
+    assert contribution("x", int, 1, 1.0).observed == 1
+    assert contribution("x", int, 1, 1.0).observed is not True
 
 
 def test_poor_family_with_a_component_is_eligible_and_counted_without_personal_data():

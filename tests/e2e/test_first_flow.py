@@ -71,6 +71,15 @@ def test_bad_requests_get_a_reason_and_change_nothing(platform: Platform):
     assert "birth_date does not match the NIK" in response.text
     assert body["members"][0]["nik"] not in response.text
 
+    malformed = families.registration()
+    malformed["members"][0]["nik"] = malformed["members"][0]["nik"][:15]
+    malformed["members"][0]["name"] = ""
+    response = httpx.post(f"{platform.url('registry')}/households", json=malformed, timeout=10)
+    assert response.status_code == 422
+    assert {tuple(e["loc"][-2:]) for e in response.json()["detail"]} == {(0, "nik"), (0, "name")}
+    assert malformed["members"][0]["nik"] not in response.text
+    assert all("input" not in e for e in response.json()["detail"]), "invalid values are not echoed"
+
     good = families.registration()
     assert httpx.post(f"{platform.url('registry')}/households", json=good, timeout=10).status_code == 201
     twin = families.registration()

@@ -17,7 +17,8 @@ from typing import Annotated, Any, Union
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Response
+from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -217,6 +218,12 @@ class Service:
 
         app = FastAPI(title=f"e-JSiKa {self.name}", lifespan=lifespan)
         app.include_router(self.router)
+
+        @app.exception_handler(RequestValidationError)
+        async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+            # FastAPI's own answer echoes every invalid value back, NIKs and names among them.
+            reasons = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
+            return JSONResponse({"detail": reasons}, status_code=422)
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:

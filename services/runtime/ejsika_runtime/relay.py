@@ -110,7 +110,8 @@ class OutboxRelay:
             if batch.append(**record) is None:  # full: submit it, start the next one
                 acks.append(await self.producer.send_batch(batch, topic, partition=partition))
                 batch = self.producer.create_batch()
-                batch.append(**record)
+                if batch.append(**record) is None:  # aiokafka always takes a batch's first record
+                    raise RuntimeError(f"outbox row {row['id']} did not fit in an empty batch")
         acks.append(await self.producer.send_batch(batch, topic, partition=partition))
         await asyncio.gather(*acks)
 

@@ -22,7 +22,7 @@ _MAIN_CLASS = "kafka.Kafka"
 _STORAGE_TOOL = "kafka.tools.StorageTool"
 _JVM_OPTS = [
     # Kafka's own start script sizes the heap like this. A heap that starts small keeps G1
-    # running concurrent cycles under load: it cost the broker a third of its CPU.
+    # running back-to-back concurrent cycles under load, about half of the broker's CPU.
     "-Xms1g",
     "-Xmx1g",
     "-XX:+UseG1GC",

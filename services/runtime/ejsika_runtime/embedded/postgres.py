@@ -155,7 +155,7 @@ class EmbeddedPostgres:
 # WAL is not flooded with full-page images after each one.
 TUNING = {
     "shared_buffers": "512MB",
-    "max_wal_size": "8GB",
+    "max_wal_size": "2GB",
     "checkpoint_timeout": "15min",
 }
 

@@ -51,6 +51,10 @@ class HouseholdRegisteredData(Contract):
     address: str = Field(max_length=500)
     members: list[Member] = Field(min_length=1)
     welfare: WelfareIndicators
+    pendamping_id: str | None = Field(
+        default=None, max_length=64,
+        description="Identity-provider subject of the pendamping whose caseload holds the household.",
+    )
 
 
 class HouseholdRegistered(Event):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pydantic import TypeAdapter
 
 from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, ScoreContribution
+from ejsika_runtime import scopes
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain.assessment import assess
@@ -15,6 +16,8 @@ EXPLANATION = TypeAdapter(list[ScoreContribution])
 # An assessment is reproducible from ages, flags and welfare indicators: who the members are
 # (NIK, name) stays in the registry.
 IDENTITY = {"members": {"__all__": {"nik", "name"}}, "kk_number": True, "address": True}
+PROCESSED = ("welfare", "members.sex", "members.birth_date", "members.relation", "members.in_school",
+             "members.pregnant", "members.disability")
 
 
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
@@ -51,4 +54,5 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         [",".join(r.data.components) for r in results],
         [EXPLANATION.dump_json(r.data.explanation).decode() for r in results],
     )
+    await scopes.follow(uow.conn, SOURCE, events, "assessing a family's eligibility", PROCESSED)
     uow.emit_all(results)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ejsika_contracts import HouseholdRegistered, VisitScheduled, VisitScheduledData
+from ejsika_runtime import scopes
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain.schedule import SchedulePolicy, first_visit
@@ -36,5 +37,6 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         [s.data.kind for s in scheduled],
         [s.data.due_date for s in scheduled],
     )
+    await scopes.follow(uow.conn, SOURCE, events, "scheduling the visits of a family", ("programme", "region_code"))
     new = {r["visit_id"] for r in rows}
     uow.emit_all([s for s in scheduled if s.data.visit_id in new])

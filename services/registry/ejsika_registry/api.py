@@ -1,20 +1,29 @@
-"""HTTP entry points of the registry: parse, call the use case, answer with a reason."""
+"""HTTP entry points of the registry: parse, check the caller's scope, call the use case, answer."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Header, HTTPException, Response
-from pydantic import Field
+from fastapi import APIRouter, Header, Response
+from pydantic import BaseModel, Field
 
 from ejsika_contracts import Contract, HouseholdRegisteredData, Member, WelfareIndicators
-from ejsika_contracts.values import KkNumber, ProgrammeCode, VillageCode
+from ejsika_contracts.values import KkNumber, Nik, ProgrammeCode, VillageCode
+from ejsika_runtime import processing, scopes
+from ejsika_runtime.access import Caller
+from ejsika_runtime.auth import Role
+from ejsika_runtime.processing_api import ProcessingRecordOut
+from ejsika_runtime.problems import FieldError, Problem, documented
 from ejsika_runtime.service import Service
 
 from . import households
+from .domain.identifiers import nik_digest
 from .registrations import ConcurrentRegistration, Outcome, household_id_for, register_all
 
 MAX_BATCH = 1000
+STAFF = (Role.PENDAMPING, Role.SUPERVISOR, Role.OPERATOR)
 
 
 class Registration(Contract):
@@ -25,8 +34,13 @@ class Registration(Contract):
     address: str = Field(max_length=500)
     members: list[Member] = Field(min_length=1, max_length=30)
     welfare: WelfareIndicators
+    pendamping_id: str | None = Field(
+        default=None, max_length=64,
+        description="The pendamping whose caseload takes the household. A pendamping's own registrations "
+                    "are theirs; supervisors and operators may name one.",
+    )
 
-    def to_data(self) -> HouseholdRegisteredData:
+    def to_data(self, pendamping_id: str | None) -> HouseholdRegisteredData:
         return HouseholdRegisteredData(
             household_id=household_id_for(self.request_id),
             programme=self.programme,
@@ -35,6 +49,7 @@ class Registration(Contract):
             address=self.address,
             members=self.members,
             welfare=self.welfare,
+            pendamping_id=pendamping_id,
         )
 
 
@@ -42,50 +57,176 @@ class RegistrationBatch(Contract):
     registrations: list[Registration] = Field(min_length=1, max_length=MAX_BATCH)
 
 
-def routes(service: Service) -> APIRouter:
-    router = APIRouter(tags=["households"])
+Result = Literal["registered", "already_registered", "rejected", "duplicate_member", "request_id_taken"]
 
-    async def run(registrations: list[Registration], correlation: str | None) -> list[Outcome]:
+
+class RegistrationOut(BaseModel):
+    household_id: UUID
+    result: Result
+
+
+class RegistrationResult(BaseModel):
+    request_id: UUID
+    household_id: UUID | None
+    result: Result
+    reason: str | None
+
+
+class BatchOut(BaseModel):
+    results: list[RegistrationResult]
+
+
+class MemberOut(BaseModel):
+    nik: str
+    name: str
+    sex: str
+    birth_date: date
+    relation: str
+    in_school: bool
+    pregnant: bool
+    disability: bool
+
+
+class HistoryOut(BaseModel):
+    version: int
+    change: str
+    detail: dict[str, Any]
+    cause_id: UUID | None
+    changed_at: datetime
+
+
+class HouseholdOut(BaseModel):
+    id: UUID
+    programme: str
+    region_code: str
+    kk_number: str
+    address: str
+    welfare: dict[str, Any]
+    status: str
+    score: float | None
+    rule_set: str | None
+    version: int
+    registered_at: datetime
+    updated_at: datetime
+    pendamping_id: str | None
+    members: list[MemberOut]
+    history: list[HistoryOut]
+
+
+class DataSubjectRequest(Contract):
+    nik: Nik
+
+
+class DataSubjectOut(BaseModel):
+    households: list[HouseholdOut] = Field(
+        description="Every household the person is a member of here, with its history. Ask each other "
+                    "service's GET /processing-records?household_id=… for its part of the trail.")
+    processing_records: list[ProcessingRecordOut] = Field(description="Who processed these households here, oldest first.")
+
+
+def _scope_problem(caller: Caller, registration: Registration) -> str | None:
+    """Why the caller may not register this household, or None."""
+    scope = scopes.HouseholdScope(household_id_for(registration.request_id), registration.programme,
+                                  registration.region_code, _pendamping_of(caller, registration))
+    return None if caller.covers(scope) else "the household is outside your caseload, area or programme"
+
+
+def _pendamping_of(caller: Caller, registration: Registration) -> str | None:
+    if Role.PENDAMPING in caller.principal.roles and len(caller.principal.roles) == 1:
+        return caller.principal.subject
+    return registration.pendamping_id
+
+
+async def _covered(conn, caller: Caller, household_id: UUID) -> bool:
+    scope = await scopes.find(conn, household_id)
+    return scope is not None and caller.covers(scope)
+
+
+def routes(service: Service, nik_key: bytes) -> APIRouter:
+    router = APIRouter(tags=["households"])
+    register_as = service.access.allow(*STAFF, purpose="registration of a family for a programme")
+
+    async def run(registrations: list[Registration], correlation: str | None, caller: Caller) -> list[Outcome]:
         try:
             correlation_id = UUID(correlation) if correlation else uuid4()
         except ValueError:
-            raise HTTPException(400, "X-Correlation-Id must be a UUID") from None
+            raise Problem(400, "X-Correlation-Id must be a UUID") from None
+        refused = {r.request_id: reason for r in registrations if (reason := _scope_problem(caller, r))}
+        admitted = [(r.request_id, r.to_data(_pendamping_of(caller, r))) for r in registrations
+                    if r.request_id not in refused]
         try:
             async with service.transaction() as uow:
-                return await register_all(uow, [(r.request_id, r.to_data()) for r in registrations], correlation_id)
+                outcomes = {o.request_id: o for o in await register_all(uow, admitted, correlation_id, nik_key)}
+                await caller.record(uow.conn, "write",
+                                    [o.household_id for o in outcomes.values() if o.result == "registered"],
+                                    households.PERSONAL_FIELDS)
+                for o in list(outcomes.values()):
+                    if o.result == "already_registered" and not await _covered(uow.conn, caller, o.household_id):
+                        outcomes[o.request_id] = Outcome(o.request_id, None, "request_id_taken",
+                                                         "this request_id was used for another household")
         except ConcurrentRegistration:
-            raise HTTPException(409, "a member was registered concurrently by another request; retry") from None
+            raise Problem(409, "a member was registered concurrently by another request; retry") from None
+        return [outcomes.get(r.request_id) or Outcome(r.request_id, None, "rejected", refused[r.request_id])
+                for r in registrations]
 
-    @router.post("/households", status_code=201)
+    @router.post(
+        "/households", status_code=201, response_model=RegistrationOut,
+        responses={200: {"model": RegistrationOut, "description": "Already registered by an earlier upload of this request_id"},
+                   409: documented("A member is registered in another household, or the request_id is taken")},
+    )
     async def register_household(
-        registration: Registration, response: Response, x_correlation_id: str | None = Header(default=None)
-    ) -> dict:
-        (outcome,) = await run([registration], x_correlation_id)
+        registration: Registration, response: Response,
+        x_correlation_id: str | None = Header(default=None), caller: Caller = register_as,
+    ) -> RegistrationOut:
+        (outcome,) = await run([registration], x_correlation_id, caller)
         if outcome.result == "rejected":
-            raise HTTPException(422, outcome.reason)
-        if outcome.result == "duplicate_member":
-            raise HTTPException(409, outcome.reason)
+            raise Problem(422, outcome.reason, errors=[FieldError(field="body", rule="registration")])
+        if outcome.result in ("duplicate_member", "request_id_taken"):
+            raise Problem(409, outcome.reason)
         if outcome.result == "already_registered":
             response.status_code = 200
-        return {"household_id": str(outcome.household_id), "result": outcome.result}
+        return RegistrationOut(household_id=outcome.household_id, result=outcome.result)
 
-    @router.post("/households/batch")
-    async def register_batch(batch: RegistrationBatch, x_correlation_id: str | None = Header(default=None)) -> dict:
-        outcomes = await run(batch.registrations, x_correlation_id)
-        return {
-            "results": [
-                {"request_id": str(o.request_id), "household_id": o.household_id and str(o.household_id),
-                 "result": o.result, "reason": o.reason}
-                for o in outcomes
-            ]
-        }
+    @router.post("/households/batch", response_model=BatchOut,
+                 responses={409: documented("Registered concurrently by another request; retry the batch")})
+    async def register_batch(
+        batch: RegistrationBatch, x_correlation_id: str | None = Header(default=None), caller: Caller = register_as,
+    ) -> BatchOut:
+        outcomes = await run(batch.registrations, x_correlation_id, caller)
+        return BatchOut(results=[RegistrationResult(request_id=o.request_id, household_id=o.household_id,
+                                                    result=o.result, reason=o.reason) for o in outcomes])
 
-    @router.get("/households/{household_id}")
-    async def get_household(household_id: UUID) -> dict:
+    @router.get("/households/{household_id:uuid}", response_model=HouseholdOut)
+    async def get_household(
+        household_id: UUID,
+        caller: Caller = service.access.allow(*STAFF, Role.AUDITOR, purpose="case management of a family"),
+    ) -> HouseholdOut:
         async with service.pool.acquire() as conn:
+            scope = await caller.household(conn, household_id)
             household = await households.find(conn, household_id)
-        if household is None:
-            raise HTTPException(404, "no such household")
-        return household
+            if household is None:
+                raise Problem(404, "no such household")
+            await caller.record(conn, "read", [household_id], households.PERSONAL_FIELDS)
+        return HouseholdOut(**household, pendamping_id=scope.pendamping_id)
+
+    @router.post("/data-subject-requests", response_model=DataSubjectOut)
+    async def data_subject_request(
+        request: DataSubjectRequest,
+        caller: Caller = service.access.allow(Role.OPERATOR, Role.AUDITOR, purpose="answering a data-subject request"),
+    ) -> DataSubjectOut:
+        """Everything the registry holds on the person with this NIK, found by its keyed hash only."""
+        async with service.pool.acquire() as conn:
+            ids = await households.households_of_person(conn, nik_digest(nik_key, request.nik))
+            found = []
+            for household_id in ids:
+                if await _covered(conn, caller, household_id):
+                    found.append((await scopes.find(conn, household_id), await households.find(conn, household_id)))
+            visible = [scope.household_id for scope, _ in found]
+            await caller.record(conn, "read", visible, households.PERSONAL_FIELDS)
+            trail, _ = await processing.trail(conn, visible, limit=10_000)
+        return DataSubjectOut(
+            households=[HouseholdOut(**h, pendamping_id=s.pendamping_id) for s, h in found],
+            processing_records=[ProcessingRecordOut.of(r) for r in trail],
+        )
 
     return router

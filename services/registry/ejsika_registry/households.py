@@ -9,9 +9,17 @@ from uuid import UUID
 import asyncpg
 
 from ejsika_contracts import EligibilityAssessed, HouseholdRegistered
+from ejsika_runtime import scopes
+
+from .domain.identifiers import nik_digest
+
+# The fields of a household that are personal data, as named in the record of processing.
+PERSONAL_FIELDS = ("kk_number", "address", "welfare", "members.nik", "members.name", "members.sex",
+                   "members.birth_date", "members.relation", "members.in_school", "members.pregnant",
+                   "members.disability")
 
 
-async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegistered]) -> set[UUID]:
+async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegistered], nik_key: bytes) -> set[UUID]:
     """Insert the households not stored yet; return the ids that were new."""
     if not events:
         return set()
@@ -33,12 +41,17 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     await conn.copy_records_to_table(
         "members",
         records=[
-            (hid, i, m.nik, m.name, m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability)
+            (hid, i, m.nik, nik_digest(nik_key, m.nik), m.name, m.sex, m.birth_date, m.relation, m.in_school,
+             m.pregnant, m.disability)
             for hid, i, m in members
         ],
-        columns=["household_id", "position", "nik", "name", "sex", "birth_date", "relation",
+        columns=["household_id", "position", "nik", "nik_digest", "name", "sex", "birth_date", "relation",
                  "in_school", "pregnant", "disability"],
     )
+    await scopes.remember(conn, [
+        scopes.HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, e.data.pendamping_id)
+        for e in fresh
+    ])
     await _history(conn, [(e.data.household_id, 1, "registered", {"programme": e.data.programme,
                                                                  "region_code": e.data.region_code}, e.id)
                           for e in fresh])
@@ -81,6 +94,24 @@ async def _history(conn: asyncpg.Connection, changes: list[tuple[UUID, int, str,
             records=[(hid, version, change, json.dumps(detail), cause) for hid, version, change, detail, cause in changes],
             columns=["household_id", "version", "change", "detail", "cause_id"],
         )
+
+
+async def households_of_person(conn: asyncpg.Connection, digest: bytes) -> list[UUID]:
+    rows = await conn.fetch("SELECT DISTINCT household_id FROM members WHERE nik_digest = $1", digest)
+    return [r["household_id"] for r in rows]
+
+
+async def backfill_digests(pool: asyncpg.Pool, nik_key: bytes, batch: int = 1000) -> None:
+    """Give the NIK's keyed hash to members stored before it existed, a batch at a time."""
+    while True:
+        async with pool.acquire() as conn:
+            rows = await conn.fetch("SELECT household_id, position, nik FROM members WHERE nik_digest IS NULL LIMIT $1", batch)
+            if not rows:
+                return
+            await conn.executemany(
+                "UPDATE members SET nik_digest = $3 WHERE household_id = $1 AND position = $2",
+                [(r["household_id"], r["position"], nik_digest(nik_key, r["nik"])) for r in rows],
+            )
 
 
 async def find(conn: asyncpg.Connection, household_id: UUID) -> dict | None:

@@ -35,7 +35,7 @@ class Outcome:
 
 
 async def register_all(
-    uow: UnitOfWork, requests: Sequence[tuple[UUID, HouseholdRegisteredData]], correlation_id: UUID
+    uow: UnitOfWork, requests: Sequence[tuple[UUID, HouseholdRegisteredData]], correlation_id: UUID, nik_key: bytes
 ) -> list[Outcome]:
     outcomes: dict[UUID, Outcome] = {}
     accepted: list[tuple[UUID, HouseholdRegistered]] = []
@@ -64,7 +64,7 @@ async def register_all(
         to_insert.append(event)
         outcomes[rid] = Outcome(rid, event.data.household_id, "registered")
     try:
-        new = await households.insert_new(uow.conn, to_insert)
+        new = await households.insert_new(uow.conn, to_insert, nik_key)
     except asyncpg.UniqueViolationError:
         raise ConcurrentRegistration() from None
     # A retry racing its first upload inserts nothing and so announces nothing.

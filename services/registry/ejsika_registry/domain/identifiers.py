@@ -9,6 +9,8 @@ once per regency instead (Indonesia has about 500).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import date
 from functools import lru_cache
@@ -62,3 +64,11 @@ def check_kk(value: str, today: date | None = None) -> None:
         _resolve_century(yy, month, day, today)
     except ValueError:
         raise InvalidIdentifier("No. KK holds no valid issue date") from None
+
+
+def nik_digest(key: bytes, nik: str) -> bytes:
+    """The keyed hash by which a data-subject request finds a person without a new clear-text index.
+
+    HMAC-SHA256: without the key, the 10^16 possible NIKs cannot be hashed to reverse a digest.
+    """
+    return hmac.new(key, nik.encode(), hashlib.sha256).digest()

@@ -1,0 +1,105 @@
+"""One error shape for every service: RFC 9457 problem details, from one set of handlers.
+
+No answer ever echoes a submitted value: a value may be a NIK or a name. Input errors name the
+field and the rule that failed instead.
+"""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+MEDIA_TYPE = "application/problem+json"
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="Where in the request, e.g. members[2].nik or query.limit.")
+    rule: str = Field(description="The rule that failed, e.g. birth_date or string_pattern_mismatch.")
+
+
+class ProblemDetails(BaseModel):
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Problem(Exception):
+    """Raise anywhere in a request to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        detail: str | None = None,
+        *,
+        errors: list[FieldError] | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.errors, self.headers = status, detail, errors, headers
+
+
+def problem_response(
+    status: int,
+    detail: str | None = None,
+    errors: list[FieldError] | None = None,
+    headers: dict[str, str] | None = None,
+) -> JSONResponse:
+    body = ProblemDetails(title=HTTPStatus(status).phrase, status=status, detail=detail, errors=errors)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE)
+
+
+def field_path(loc: tuple[Any, ...]) -> str:
+    """("body", "members", 2, "nik") -> "members[2].nik"; query and path parameters keep their place."""
+    parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    path = ""
+    for part in parts:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    return path or "body"
+
+
+def documented(description: str) -> dict[str, Any]:
+    # `model` registers the schema component; the content names the media type actually sent.
+    ref = {"$ref": "#/components/schemas/ProblemDetails"}
+    return {"description": description, "model": ProblemDetails, "content": {MEDIA_TYPE: {"schema": ref}}}
+
+
+# Every guarded route can give these answers; each route adds what is its own (404, 409, …).
+COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: documented("Malformed request"),
+    401: documented("No token, or a token that is invalid or expired"),
+    403: documented("The caller's role may not do this"),
+    404: documented("Unknown, or not the caller's to know about"),
+    413: documented("Body too large"),
+    422: documented("Valid JSON that breaks a rule: errors name each field and rule"),
+    429: documented("Too many writes; retry after Retry-After seconds"),
+}
+
+
+def install(app: FastAPI) -> None:
+    """The handlers that turn every error of `app` into a problem document."""
+
+    @app.exception_handler(Problem)
+    async def problem(_: Request, error: Problem) -> JSONResponse:
+        return problem_response(error.status, error.detail, error.errors, error.headers)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, error: StarletteHTTPException) -> JSONResponse:
+        detail = error.detail if isinstance(error.detail, str) and error.detail != HTTPStatus(error.status_code).phrase else None
+        return problem_response(error.status_code, detail, headers=getattr(error, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
+        # FastAPI's own answer echoes every invalid value back, NIKs and names among them.
+        found = error.errors()
+        if any(e["type"] == "json_invalid" for e in found):
+            return problem_response(400, "the body is not valid JSON")
+        errors = [FieldError(field=field_path(tuple(e["loc"])), rule=e["type"]) for e in found]
+        return problem_response(422, "the request breaks the rules listed in errors", errors)

@@ -1,0 +1,71 @@
+"""Which households a caller may act on, from each service's own projection of them.
+
+Every service that serves a household's data keeps the few facts that decide who may see it
+(programme, village, assigned pendamping) in its `household_scope` table, written from the
+registry's events (or by the registry itself), so each service checks access locally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from ejsika_contracts import HouseholdRegistered
+
+from . import processing
+from .auth import Principal, Role
+
+
+@dataclass(frozen=True)
+class HouseholdScope:
+    household_id: UUID
+    programme: str
+    region_code: str
+    pendamping_id: str | None
+
+
+def covers(caller: Principal, scope: HouseholdScope) -> bool:
+    """Whether any role of `caller` (already narrowed to the route's roles) reaches this household."""
+    roles = caller.roles
+    return (
+        Role.AUDITOR in roles
+        or (Role.OPERATOR in roles and caller.programme is not None and scope.programme == caller.programme)
+        or (Role.SUPERVISOR in roles and caller.area is not None and scope.region_code.startswith(caller.area))
+        or (Role.PENDAMPING in roles and scope.pendamping_id is not None and scope.pendamping_id == caller.subject)
+    )
+
+
+async def remember(conn: asyncpg.Connection, scopes: Iterable[HouseholdScope]) -> None:
+    rows = [(s.household_id, s.programme, s.region_code, s.pendamping_id) for s in scopes]
+    if rows:
+        await conn.execute(
+            "INSERT INTO household_scope (household_id, programme, region_code, pendamping_id)"
+            " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])"
+            " ON CONFLICT (household_id) DO UPDATE SET programme = excluded.programme,"
+            " region_code = excluded.region_code, pendamping_id = excluded.pendamping_id",
+            *map(list, zip(*rows)),
+        )
+
+
+async def find(conn: asyncpg.Connection | asyncpg.Pool, household_id: UUID) -> HouseholdScope | None:
+    row = await conn.fetchrow(
+        "SELECT household_id, programme, region_code, pendamping_id FROM household_scope WHERE household_id = $1",
+        household_id,
+    )
+    return HouseholdScope(**dict(row)) if row else None
+
+
+async def follow(
+    conn: asyncpg.Connection, service: str, events: Sequence[HouseholdRegistered], purpose: str, fields: Sequence[str]
+) -> None:
+    """A consumer of registrations: remember each household's scope, and record that `service`
+    processed these fields of it, from the event, for `purpose`."""
+    await remember(conn, [
+        HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, e.data.pendamping_id) for e in events
+    ])
+    await processing.record(conn, processing.Processor(service, "service"), "write",
+                            [e.data.household_id for e in events], fields, f"event {HouseholdRegistered.event_type}",
+                            purpose)

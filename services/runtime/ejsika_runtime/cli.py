@@ -15,16 +15,19 @@ from .settings import Settings
 def _topics_create(args: argparse.Namespace) -> None:
     from .kafka import create_topics
 
-    created = asyncio.run(create_topics(Settings().kafka_bootstrap, args.replication_factor))
+    settings = Settings()
+    created = asyncio.run(create_topics(settings.kafka_bootstrap, args.replication_factor, settings))
     print(f"created {len(created)} topic(s): {', '.join(created) or 'none needed'}")
 
 
 def _dead_letters_list(args: argparse.Namespace) -> None:
     from .dead_letter_tool import read
 
+    settings = Settings()
+
     async def show() -> int:
         count = 0
-        async for letter in read(Settings().kafka_bootstrap, args.topic):
+        async for letter in read(settings.kafka_bootstrap, args.topic, settings):
             facts = letter.facts
             print(f"{letter.partition}:{letter.offset}\tfrom {facts.get('topic')}[{facts.get('partition')}]"
                   f"@{facts.get('offset')}\tgroup={facts.get('group')}\treason={facts.get('reason')}"
@@ -41,7 +44,8 @@ def _dead_letters_replay(args: argparse.Namespace) -> None:
     only = None
     if args.letter:
         only = {tuple(int(part) for part in item.split(":", 1)) for item in args.letter}
-    count = asyncio.run(replay(Settings().kafka_bootstrap, args.topic, only))
+    settings = Settings()
+    count = asyncio.run(replay(settings.kafka_bootstrap, args.topic, only, settings))
     print(f"replayed {count} dead letter(s) to {args.topic}")
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 
 from ejsika_contracts import topic_named
 
@@ -14,7 +16,10 @@ from .dead_letters import PREFIX, header_map
 
 # Not under the dead-letter prefix: it must survive the record's next trip to the dead-letter topic.
 REPLAYED_FROM = "ejsika-replayed-from"
-from .kafka import new_producer
+from .kafka import new_producer, security_options
+
+if TYPE_CHECKING:
+    from .settings import Settings
 
 
 @dataclass(frozen=True)
@@ -35,15 +40,15 @@ class Letter:
         return next((v.decode() for n, v in self.headers if n == REPLAYED_FROM), None)
 
 
-async def read(bootstrap: str, source_topic: str) -> AsyncIterator[Letter]:
+async def read(bootstrap: str, source_topic: str, settings: Settings | None = None) -> AsyncIterator[Letter]:
     """Every record of the dead-letter topic of `source_topic`, oldest first, without a consumer group."""
     name = topic_named(source_topic).dead_letter
     # A group id although nothing is committed: aiokafka 0.14's group-less consumer fails on stop().
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="ejsika-dead-letter-tool",
-                                enable_auto_commit=False)
+                                enable_auto_commit=False, **security_options(settings))
     await consumer.start()
     try:
-        partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap, name)]
+        partitions = [TopicPartition(name, p) for p in await partitions_of(bootstrap, name, settings)]
         if not partitions:
             return
         consumer.assign(partitions)
@@ -61,23 +66,28 @@ async def read(bootstrap: str, source_topic: str) -> AsyncIterator[Letter]:
         await consumer.stop()
 
 
-async def partitions_of(bootstrap: str, topic: str) -> list[int]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ejsika-dead-letter-tool")
+async def partitions_of(bootstrap: str, topic: str, settings: Settings | None = None) -> list[int]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, client_id="ejsika-dead-letter-tool",
+                                **security_options(settings))
     await admin.start()
     try:
         (description,) = await admin.describe_topics([topic])
+        # No such topic: nothing to read. Any other error (not authorized) must not read as "none".
+        if description["error_code"] not in (0, UnknownTopicOrPartitionError.errno):
+            raise for_code(description["error_code"])(topic)
         return sorted(p["partition"] for p in description["partitions"])
     finally:
         await admin.close()
 
 
-async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] | None = None) -> int:
+async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] | None = None,
+                 settings: Settings | None = None) -> int:
     """Publish dead letters back to their source topic. Inboxes make a replay of an applied event a no-op."""
-    producer = new_producer(bootstrap, "ejsika-dead-letter-replay")
+    producer = new_producer(bootstrap, "ejsika-dead-letter-replay", settings)
     await producer.start()
     count = 0
     try:
-        async for letter in read(bootstrap, source_topic):
+        async for letter in read(bootstrap, source_topic, settings):
             if only is not None and (letter.partition, letter.offset) not in only:
                 continue
             headers = [(n, v) for n, v in letter.headers if not n.startswith(PREFIX) and n != REPLAYED_FROM]

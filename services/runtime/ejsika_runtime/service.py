@@ -17,8 +17,7 @@ from typing import Annotated, Any, Union
 
 import asyncpg
 import uvicorn
-from fastapi import APIRouter, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, FastAPI, Response
 from fastapi.responses import JSONResponse
 from faststream import AckPolicy, FastStream
 from faststream.kafka import KafkaBroker, KafkaMessage
@@ -30,9 +29,13 @@ from pydantic import SkipValidation
 from ejsika_contracts import Topic
 
 from . import logs
+from . import problems
+from .access import Access, api_routes, policy_of, unguarded
+from .limits import RequestLimits
+from .processing_api import processing_routes
 from .consumer import BatchConsumer, Handler
 from .db import create_pool, migrate
-from .kafka import new_producer, producer_options
+from .kafka import broker_security, new_producer, producer_options
 from .metrics import RuntimeMetrics, new_registry
 from .outbox import Outbox
 from .relay import OutboxRelay
@@ -59,10 +62,12 @@ class Service:
             client_id=f"ejsika-{name}",
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)],
             logger=None,  # one JSON line per event comes from the consumer, not a framework access log
+            security=broker_security(settings),
             **producer_options(),
         )
         self.consumers: list[BatchConsumer] = []
         self.router = APIRouter()
+        self.access = Access(settings)
         self._pool: asyncpg.Pool | None = None
         self._loops: list[Callable[[], Awaitable[None]]] = []
         self._background: list[asyncio.Task] = []
@@ -137,7 +142,7 @@ class Service:
     async def running(self) -> AsyncIterator[Service]:
         settings = self.settings
         self._pool = await create_pool(settings.database_url, self.name, size=settings.db_pool_size)
-        producer = new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay")
+        producer = new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay", settings)
         try:
             await migrate(self._pool, self.name, self.migrations)
             await producer.start()
@@ -217,13 +222,16 @@ class Service:
                 yield
 
         app = FastAPI(title=f"e-JSiKa {self.name}", lifespan=lifespan)
-        app.include_router(self.router)
-
-        @app.exception_handler(RequestValidationError)
-        async def invalid_request(_: Request, error: RequestValidationError) -> JSONResponse:
-            # FastAPI's own answer echoes every invalid value back, NIKs and names among them.
-            reasons = [{"loc": e["loc"], "msg": e["msg"], "type": e["type"]} for e in error.errors()]
-            return JSONResponse({"detail": reasons}, status_code=422)
+        self.router.include_router(processing_routes(self))
+        if missing := unguarded(self.router.routes):
+            raise RuntimeError(f"{self.name}: routes without an access policy (use service.access.allow): {missing}")
+        for route in api_routes(self.router.routes):  # the policy, documented with the route
+            policy = policy_of(route)
+            route.openapi_extra = {**(route.openapi_extra or {}), "x-roles": sorted(policy.roles),
+                                   "x-purpose": policy.purpose}
+        app.include_router(self.router, responses=problems.COMMON_RESPONSES)
+        problems.install(app)
+        app.add_middleware(RequestLimits, max_body_bytes=self.settings.max_body_bytes)
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:

@@ -49,6 +49,22 @@ def _dead_letters_replay(args: argparse.Namespace) -> None:
     print(f"replayed {count} dead letter(s) to {args.topic}")
 
 
+def _data_subject(args: argparse.Namespace) -> None:
+    import getpass
+    import json
+    import os
+
+    from .subject_access import subject_access
+
+    token = os.environ.get("EJSIKA_TOKEN")
+    if not token:
+        sys.exit("set EJSIKA_TOKEN to an operator's or auditor's access token")
+    # Read from the terminal, not the command line: a NIK in argv is visible to every local user.
+    nik = getpass.getpass("NIK: ") if sys.stdin.isatty() else sys.stdin.readline()
+    urls = {name: getattr(args, name) for name in ("registry", "monitoring", "eligibility", "notifications")}
+    print(json.dumps(asyncio.run(subject_access(nik.strip(), token, urls)), indent=2, default=str))
+
+
 def _up(args: argparse.Namespace) -> None:
     from .demo.launcher import run_platform
 
@@ -63,6 +79,12 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("--state-dir", default=".ejsika", help="where local data lives (default: .ejsika)")
     up.add_argument("--demo-households", type=int, default=20, help="households the demo registers")
     up.set_defaults(run=_up)
+
+    subject = commands.add_parser(
+        "data-subject", help="everything the platform holds on one person (NIK from stdin) and who processed it")
+    for name, port in (("registry", 8001), ("monitoring", 8002), ("eligibility", 8003), ("notifications", 8004)):
+        subject.add_argument(f"--{name}", default=f"http://127.0.0.1:{port}", help=f"base URL of {name}")
+    subject.set_defaults(run=_data_subject)
 
     topics = commands.add_parser("topics", help="Kafka topics of the catalogue").add_subparsers(dest="action", required=True)
     create = topics.add_parser("create", help="create missing topics and dead-letter topics")

@@ -1,4 +1,4 @@
-"""PostgreSQL + Kafka for local runs, each replaced by an external one when its env var is set."""
+"""PostgreSQL + Kafka + Keycloak for local runs, each replaced by an external one when its env var is set."""
 
 from __future__ import annotations
 
@@ -8,14 +8,16 @@ from pathlib import Path
 
 from ._util import Progress
 from .kafka import EmbeddedKafka
+from .keycloak import EmbeddedKeycloak
 from .postgres import EmbeddedPostgres
 
 DATABASE_URL_ENV = "EJSIKA_DATABASE_URL"
 KAFKA_BOOTSTRAP_ENV = "EJSIKA_KAFKA_BOOTSTRAP"
+AUTH_ISSUER_ENV = "EJSIKA_AUTH_ISSUER"
 
 
 class EmbeddedStack:
-    """Starts what is not provided by EJSIKA_DATABASE_URL / EJSIKA_KAFKA_BOOTSTRAP; stops only that."""
+    """Starts what EJSIKA_DATABASE_URL / _KAFKA_BOOTSTRAP / _AUTH_ISSUER do not provide; stops only that."""
 
     def __init__(
         self,
@@ -24,10 +26,12 @@ class EmbeddedStack:
         postgres_port: int = 55432,
         kafka_port: int = 9092,
         kafka_controller_port: int = 9093,
+        keycloak_port: int = 8080,
         progress: Progress = print,
     ) -> None:
         self.database_url: str | None = os.environ.get(DATABASE_URL_ENV) or None
         self.kafka_bootstrap: str | None = os.environ.get(KAFKA_BOOTSTRAP_ENV) or None
+        self.auth_issuer: str | None = os.environ.get(AUTH_ISSUER_ENV) or None
         self._progress = progress
         self._postgres = (
             None if self.database_url
@@ -37,6 +41,9 @@ class EmbeddedStack:
             None if self.kafka_bootstrap
             else EmbeddedKafka(state_dir, kafka_port, kafka_controller_port, progress=progress)
         )
+        self.keycloak: EmbeddedKeycloak | None = (
+            None if self.auth_issuer else EmbeddedKeycloak(state_dir, keycloak_port, progress=progress)
+        )
 
     def start(self) -> EmbeddedStack:
         """Start the embedded servers concurrently; block until all are ready."""
@@ -44,8 +51,10 @@ class EmbeddedStack:
             self._progress(f"using PostgreSQL from {DATABASE_URL_ENV}")
         if self._kafka is None:
             self._progress(f"using Kafka from {KAFKA_BOOTSTRAP_ENV}={self.kafka_bootstrap}")
-        servers = [s for s in (self._postgres, self._kafka) if s is not None]
-        pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="embedded")
+        if self.keycloak is None:
+            self._progress(f"using the OpenID Connect provider of {AUTH_ISSUER_ENV}={self.auth_issuer}")
+        servers = [s for s in (self._postgres, self._kafka, self.keycloak) if s is not None]
+        pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="embedded")
         try:
             for future in [pool.submit(server.start) for server in servers]:
                 future.result()
@@ -60,16 +69,22 @@ class EmbeddedStack:
             self.database_url = self._postgres.dsn
         if self._kafka is not None:
             self.kafka_bootstrap = self._kafka.bootstrap
+        if self.keycloak is not None:
+            self.auth_issuer = self.keycloak.issuer
         return self
 
     def stop(self) -> None:
         """Stop the servers this stack started (safe to call more than once)."""
         try:
-            if self._kafka is not None:
-                self._kafka.stop()
+            if self.keycloak is not None:
+                self.keycloak.stop()
         finally:
-            if self._postgres is not None:
-                self._postgres.stop()
+            try:
+                if self._kafka is not None:
+                    self._kafka.stop()
+            finally:
+                if self._postgres is not None:
+                    self._postgres.stop()
 
     def __enter__(self) -> EmbeddedStack:
         return self.start()

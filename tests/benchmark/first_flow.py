@@ -26,10 +26,11 @@ import httpx
 import uvicorn
 
 from ejsika_contracts import ELIGIBILITY, HOUSEHOLD
+from ejsika_notifications.crypto import SecretCipher
 from ejsika_notifications.demo import ensure_demo_subscription
 from ejsika_registry.api import Registration
 from ejsika_registry.domain.registration import register
-from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, wait_ready
+from ejsika_runtime.demo.launcher import demo_auth, local_keys, new_webhook_secret, start_services, stop, wait_ready
 from ejsika_runtime.demo.receiver import receiver_app
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.embedded import EmbeddedStack, free_port
@@ -61,9 +62,9 @@ def request_bodies(registrations: list[dict]) -> list[bytes]:
             for i in range(0, len(registrations), BATCH)]
 
 
-def post_all(url: str, bodies: list[bytes], sent_at: dict[str, float]) -> int:
+def post_all(url: str, bodies: list[bytes], sent_at: dict[str, float], auth: httpx.Auth) -> int:
     def post(body: bytes) -> int:
-        with httpx.Client(timeout=120) as client:
+        with httpx.Client(timeout=120, auth=auth) as client:
             started = time.time()
             response = client.post(f"{url}/households/batch", content=body,
                                    headers={"content-type": "application/json"})
@@ -136,16 +137,20 @@ def measure(state: Path, households: int, latency_households: int) -> None:
             ]
             raw[event_bytes] = statistics.median(raw_runs[event_bytes])
 
+        keys = local_keys()
         secret = new_webhook_secret()
         receiver = receiver_app(secret)
         receiver_port = free_port()
         server = uvicorn.Server(uvicorn.Config(receiver, host="127.0.0.1", port=receiver_port, log_level="warning"))
         threading.Thread(target=server.run, daemon=True).start()
         asyncio.run(ensure_demo_subscription(f"http://127.0.0.1:{receiver_port}/webhooks", secret=secret,
-                                             database_url=database_url))
+                                             database_url=database_url,
+                                             cipher=SecretCipher.from_setting(keys["EJSIKA_SECRETS_KEYS"])))
 
         env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
-               "EJSIKA_LOG_LEVEL": "WARNING"}
+               "EJSIKA_AUTH_ISSUER": stack.auth_issuer, **keys, "EJSIKA_WEBHOOKS_ALLOW_PRIVATE": "true",
+               "EJSIKA_WRITE_RATE_PER_S": "1000", "EJSIKA_WRITE_BURST": "1000", "EJSIKA_LOG_LEVEL": "WARNING"}
+        pendamping = demo_auth(stack, "ejsika-tests", "pendamping-demo")
         ports = {name: free_port() for name in ("registry", "monitoring", "eligibility", "notifications")}
         registry_url = f"http://127.0.0.1:{ports['registry']}"
         processes: dict = {}
@@ -167,7 +172,7 @@ def measure(state: Path, households: int, latency_households: int) -> None:
             run("registry")
             bodies = request_bodies(families.registrations(households))
             started = time.time()
-            registered = post_all(registry_url, bodies, {})
+            registered = post_all(registry_url, bodies, {}, pendamping)
             http_rate = registered / (time.time() - started)
             asyncio.run(wait_for(database_url, "SELECT (count(*) = 0)::int FROM registry.outbox", 1, 300))
             stop([processes.pop("registry")])
@@ -185,7 +190,7 @@ def measure(state: Path, households: int, latency_households: int) -> None:
             sent_at: dict[str, float] = {}
             for start in range(0, latency_households, 50):
                 post_all(registry_url, request_bodies(families.registrations(min(50, latency_households - start))),
-                         sent_at)
+                         sent_at, pendamping)
                 time.sleep(0.05)
             eligible_total = asyncio.run(_fetchval(database_url,
                                                    "SELECT count(*) FROM eligibility.assessments WHERE eligible"))
@@ -219,7 +224,9 @@ def measure(state: Path, households: int, latency_households: int) -> None:
 
 def event_size(families: Families, sample: int = 200) -> int:
     """Mean bytes of a household.registered event, built by the registry's own code."""
-    events = [register(Registration.model_validate(r).to_data(), uuid4()) for r in families.registrations(sample)]
+    # a pendamping is named by the identity provider's subject, a UUID
+    events = [register(Registration.model_validate(r).to_data(pendamping_id=str(uuid4())), uuid4())
+              for r in families.registrations(sample)]
     return round(statistics.mean(len(e.to_bytes()) for e in events))
 
 

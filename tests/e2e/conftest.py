@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
-from ejsika_runtime.demo.launcher import new_webhook_secret, start_services, stop, subscribe_demo_agency, wait_ready
+from ejsika_runtime.auth_tokens import Bearer
+from ejsika_runtime.demo.launcher import (
+    local_keys, new_webhook_secret, start_receiver, start_services, stop, subscribe_demo_agency, wait_ready,
+)
 from ejsika_runtime.embedded import free_port
+
+# Who acts in each role in these tests (the demo people and clients of the realm).
+ACTORS = {
+    "pendamping": ("user", "pendamping-demo"),
+    "supervisor": ("user", "supervisor-cilegon"),
+    "operator": ("user", "operator-jscm"),
+    "auditor": ("user", "auditor-demo"),
+    "admin": ("user", "admin-demo"),
+    "agency": ("client", "agency-dinas-pendidikan"),
+}
 
 
 @dataclass
@@ -24,6 +37,19 @@ class Platform:
     processes: dict[str, subprocess.Popen]
     receiver_port: int
     log_dir: Path
+    tokens: Any  # the session's `tokens` fixture (root conftest.py)
+    _clients: dict = field(default_factory=dict)
+
+    def auth(self, role: str | None = None, user: str | None = None) -> Bearer:
+        kind, name = ("user", user) if user else ACTORS[role or "pendamping"]
+        return Bearer(lambda: self.tokens.for_user(name) if kind == "user" else self.tokens.for_client(name))
+
+    def client(self, service: str, role: str | None = None, user: str | None = None) -> httpx.Client:
+        """A client of `service` acting in `role` (default: the demo pendamping) or as `user`."""
+        key = (service, role, user)
+        if key not in self._clients:
+            self._clients[key] = httpx.Client(base_url=self.url(service), auth=self.auth(role, user), timeout=30)
+        return self._clients[key]
 
     def url(self, service: str) -> str:
         return f"http://127.0.0.1:{self.ports[service]}"
@@ -41,20 +67,25 @@ class Platform:
 
 
 @pytest.fixture(scope="session")
-def platform(database_url: str, kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(database_url: str, kafka_bootstrap: str, auth_issuer: str, tokens: Any,
+             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
     env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": kafka_bootstrap,
+           "EJSIKA_AUTH_ISSUER": auth_issuer, **local_keys(), "EJSIKA_WEBHOOKS_ALLOW_PRIVATE": "true",
+           # the tests write faster than a caseworker app; the limit itself has its own test
+           "EJSIKA_WRITE_RATE_PER_S": "1000", "EJSIKA_WRITE_BURST": "1000",
            "EJSIKA_LOG_LEVEL": "INFO", "EJSIKA_RELAY_POLL_INTERVAL_S": "0.5"}
     log_dir = tmp_path_factory.mktemp("service-logs")
     ports = {name: free_port() for name in ("registry", "monitoring", "eligibility", "notifications")}
     secret = new_webhook_secret()
     receiver_port = free_port()
-    receiver = subprocess.Popen([sys.executable, "-m", "ejsika_runtime.demo.receiver", str(receiver_port), secret])
+    receiver = start_receiver(receiver_port, secret, env)
     processes = start_services(env, ports, log_dir)
     try:
         wait_ready(ports, processes, timeout=120)
-        subscribe_demo_agency(f"http://127.0.0.1:{ports['notifications']}",
-                              f"http://127.0.0.1:{receiver_port}/webhooks", secret)
-        yield Platform(env, ports, processes, receiver_port, log_dir)
+        platform = Platform(env, ports, processes, receiver_port, log_dir, tokens)
+        subscribe_demo_agency(platform.url("notifications"), f"http://127.0.0.1:{receiver_port}/webhooks", secret,
+                              platform.auth("admin"))
+        yield platform
     finally:
         stop([*processes.values(), receiver])
 

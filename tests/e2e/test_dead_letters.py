@@ -7,7 +7,6 @@ import subprocess
 import sys
 import uuid
 
-import httpx
 from aiokafka import AIOKafkaProducer
 
 from ejsika_contracts import HOUSEHOLD
@@ -38,9 +37,9 @@ def test_malformed_event_is_dead_lettered_and_the_partition_moves_on(platform: P
     asyncio.run(produce(bootstrap, key, b"\xff not json at all"))
 
     body = Families(seed=404).registration()
-    response = httpx.post(f"{platform.url('registry')}/households", json=body, timeout=10)
+    response = platform.client("registry").post("/households", json=body, timeout=10)
     household = response.json()["household_id"]
-    eventually(lambda: httpx.get(f"{platform.url('registry')}/households/{household}").json()["status"] != "registered")
+    eventually(lambda: platform.client("registry").get(f"/households/{household}").json()["status"] != "registered")
 
     letters = eventually(lambda: [l for l in asyncio.run(dead_letters(bootstrap)) if l.key == key], timeout=30)
     by_group = {(l.facts["group"], l.value) for l in letters}

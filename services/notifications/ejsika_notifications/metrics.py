@@ -23,7 +23,7 @@ class DeliveryMetrics:
             ["subscription"], registry=registry,
         )
         self.requests = Counter(
-            "ejsika_webhook_requests", "Webhook POSTs by result (ok, http_error, network_error)",
+            "ejsika_webhook_requests", "Webhook POSTs by result (ok, http_error, network_error, refused, secret_error)",
             ["subscription", "result"], registry=registry,
         )
         self.request_seconds = Histogram(

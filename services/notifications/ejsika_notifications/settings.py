@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from ejsika_runtime.settings import Settings
 
+from .crypto import KEYS_SETTING, SecretCipher, SecretsKeysError
 from .worker import DeliveryPolicy
 
 
@@ -22,9 +23,29 @@ class NotificationsSettings(Settings):
     delivery_poll_interval_s: float = Field(1.0, gt=0, description="Safety poll besides LISTEN/NOTIFY.")
     delivery_retention_s: float = Field(30 * 86400.0, gt=0, description="Delivered rows are deleted after this.")
 
-    demo_api: bool = Field(True, description="Serve POST /demo/subscription (turn off in production).")
+    secrets_keys: SecretStr | None = Field(
+        None,
+        description="Comma-separated Fernet keys encrypting webhook secrets at rest: the first encrypts,"
+        " all decrypt. Required: the service does not start without it (see crypto.py for rotation).",
+    )
+    webhooks_allow_private: bool = Field(
+        False,
+        description="Let webhooks go to loopback and private addresses (local receivers: demo, tests)."
+        " Link-local, CGNAT, multicast and other non-public addresses stay refused.",
+    )
+
     demo_webhook_url: str | None = None
     demo_webhook_secret: str | None = None
+
+    def secrets_cipher(self) -> SecretCipher:
+        """The cipher of the webhook secrets; SecretsKeysError (never showing a key) if unusable."""
+        if self.secrets_keys is None or not self.secrets_keys.get_secret_value().strip():
+            raise SecretsKeysError(
+                f"{KEYS_SETTING} is not set: give it a comma-separated list of Fernet keys (the first"
+                " encrypts webhook secrets, all decrypt). Make one with: python -c \"from"
+                " cryptography.fernet import Fernet; print(Fernet.generate_key().decode())\""
+            )
+        return SecretCipher.from_setting(self.secrets_keys.get_secret_value())
 
     def delivery_policy(self) -> DeliveryPolicy:
         return DeliveryPolicy(

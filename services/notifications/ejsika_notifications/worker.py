@@ -22,8 +22,10 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from .crypto import SecretCipher, UndecryptableSecret
 from .domain import webhooks
 from .domain.retries import gives_up, retry_delay
+from .egress import Egress, Refused
 from .metrics import DeliveryMetrics
 from .store import deliveries
 from .store.deliveries import FailedAttempt, Target
@@ -64,11 +66,16 @@ class DeliveryWorker:
         *,
         database_url: str,
         schema: str,
+        cipher: SecretCipher,
+        egress: Egress | None = None,
         client: httpx.AsyncClient | None = None,
         jitter: Callable[[], float] = random.random,
     ) -> None:
+        """`egress` decides which addresses webhooks may reach (default: public ones only); a
+        `client` given here replaces the guarded one it builds, and with it that protection."""
         self.pool, self.policy, self.metrics = pool, policy, metrics
         self.database_url, self.schema = database_url, schema
+        self.cipher, self.egress = cipher, egress or Egress()
         self._client, self._owns_client = client, client is None
         self._jitter = jitter
         self._slots = asyncio.Semaphore(policy.concurrency)
@@ -157,7 +164,10 @@ class DeliveryWorker:
         subscription = str(target.subscription_id)
         async with self.pool.acquire() as conn:
             if error is None:
-                lags = await deliveries.settle_delivered(conn, ids)
+                async with conn.transaction():
+                    lags = await deliveries.settle_delivered(conn, ids)
+                    # every item of the acknowledged POST left, even one another worker settled first
+                    await deliveries.record_shared(conn, target, batch)
                 self.metrics.delivered.labels(subscription).inc(len(lags))
                 for lag in lags:
                     self.metrics.lag_seconds.observe(lag)
@@ -184,12 +194,16 @@ class DeliveryWorker:
         """POST one signed batch; None if the agency accepted it, else a short reason.
 
         The reason is a status code or an exception class only: response bodies and exception
-        texts may echo the payload or the URL, and must not reach logs or the database.
+        texts may echo the payload or the URL, and must not reach logs or the database. A
+        destination the egress rules refuse (checked as the connection is made, on what DNS
+        answers then) gives "refused: " and the rule; it is retried like any other failure.
         """
         subscription = str(target.subscription_id)
         started = time.perf_counter()
         try:
-            headers = webhooks.signed_headers(target.secret, msg_id, payload, datetime.now(timezone.utc))
+            self.egress.check_url(target.url)
+            secret = self.cipher.decrypt(target.secret_encrypted)
+            headers = webhooks.signed_headers(secret, msg_id, payload, datetime.now(timezone.utc))
             async with asyncio.timeout(self.policy.timeout_s):
                 # Streamed and never read: an agency's reply body is of no use and may be large.
                 async with self._http().stream(
@@ -201,6 +215,12 @@ class DeliveryWorker:
         except TimeoutError:
             self.metrics.requests.labels(subscription, "network_error").inc()
             return "Timeout"
+        except Refused as refused:
+            self.metrics.requests.labels(subscription, "refused").inc()
+            return f"refused: {refused.reason}"
+        except UndecryptableSecret:
+            self.metrics.requests.labels(subscription, "secret_error").inc()
+            return "secret not decryptable with the configured keys"
         except Exception as error:
             self.metrics.requests.labels(subscription, "network_error").inc()
             return type(error).__name__
@@ -214,10 +234,9 @@ class DeliveryWorker:
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = httpx.AsyncClient(
-                follow_redirects=False,
-                headers={"user-agent": _USER_AGENT},
+            self._client = self.egress.client(
                 limits=httpx.Limits(max_connections=self.policy.concurrency * 2),
+                headers={"user-agent": _USER_AGENT},
             )
         return self._client
 

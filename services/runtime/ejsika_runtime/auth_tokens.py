@@ -6,7 +6,11 @@ A client of its own (client credentials), or a person through the test-only clie
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+
 import httpx
+import jwt
 
 
 class TokenError(RuntimeError):
@@ -46,3 +50,31 @@ def fetch_token(
         who = f"user {username!r}" if username is not None else f"client {client_id!r}"
         raise TokenError(f"no token for {who} from {issuer} ({response.status_code} {reason})")
     return response.json()["access_token"]
+
+
+class Bearer(httpx.Auth):
+    """httpx authentication with a token from `token()`, asked again for every request (cache there)."""
+
+    def __init__(self, token: Callable[[], str]) -> None:
+        self.token = token
+
+    def auth_flow(self, request: httpx.Request):
+        request.headers["authorization"] = f"Bearer {self.token()}"
+        yield request
+
+
+class RenewingToken:
+    """A client's (or, with `username`, a person's) token, fetched again a minute before it expires."""
+
+    def __init__(self, issuer: str, client_id: str, client_secret: str,
+                 username: str | None = None, password: str | None = None) -> None:
+        self._grant = (issuer, client_id, client_secret, username, password)
+        self._token, self._expires = "", 0.0
+
+    def __call__(self) -> str:
+        if time.monotonic() > self._expires - 60:
+            self._token = fetch_token(*self._grant)
+            # The lifetime is read from the token without verifying it: only to know when to renew.
+            claims = jwt.decode(self._token, options={"verify_signature": False})
+            self._expires = time.monotonic() + claims["exp"] - claims["iat"]
+        return self._token

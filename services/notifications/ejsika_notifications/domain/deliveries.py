@@ -21,7 +21,19 @@ ENVELOPE_FIELDS = ("event_id", "event_time")
 class PlannedDelivery:
     subscription_id: UUID
     event_id: UUID
+    household_id: UUID
     payload: dict[str, Any]
+
+
+def shared_fields(payload: dict[str, Any], prefix: str = "") -> list[str]:
+    """The dotted paths of the family's data in a delivered item, for the record of processing."""
+    fields = []
+    for name, value in payload.items():
+        if not prefix and name in ENVELOPE_FIELDS:
+            continue
+        path = f"{prefix}{name}"
+        fields += shared_fields(value, f"{path}.") if isinstance(value, dict) else [path]
+    return fields
 
 
 def item(event: Event, data: dict[str, Any], subscription: Subscription) -> dict[str, Any]:
@@ -36,5 +48,6 @@ def plan(events: Iterable[Event], subscriptions: Sequence[Subscription]) -> list
         data = event.data.model_dump(mode="json")
         for subscription in subscriptions:
             if matches(subscription, event.type, data):
-                planned.append(PlannedDelivery(subscription.id, event.id, item(event, data, subscription)))
+                planned.append(PlannedDelivery(subscription.id, event.id, event.data.household_id,
+                                               item(event, data, subscription)))
     return planned

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, get_args
 from uuid import UUID
 
 import asyncpg
 
-from ..domain.deliveries import PlannedDelivery
+from ejsika_runtime import processing
+
+from ..domain.deliveries import PlannedDelivery, shared_fields
 
 DeliveryStatus = Literal["pending", "delivered", "failed"]
 STATUSES: tuple[str, ...] = get_args(DeliveryStatus)
@@ -23,13 +25,14 @@ async def queue(conn: asyncpg.Connection, planned: Sequence[PlannedDelivery]) ->
         return 0
     return await conn.fetchval(
         "WITH queued AS ("
-        " INSERT INTO deliveries (subscription_id, event_id, payload)"
-        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::json[])"
+        " INSERT INTO deliveries (subscription_id, event_id, payload, household_id)"
+        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::json[], $4::uuid[])"
         " ON CONFLICT (subscription_id, event_id) DO NOTHING RETURNING 1)"
         " SELECT count(*) FROM queued",
         [p.subscription_id for p in planned],
         [p.event_id for p in planned],
         [json.dumps(p.payload, separators=(",", ":")) for p in planned],
+        [p.household_id for p in planned],
     )
 
 
@@ -38,21 +41,26 @@ class Target:
     """Where a subscription's deliveries go."""
 
     subscription_id: UUID
+    agency: str
     event_type: str
     url: str
-    secret: str
+    secret_encrypted: bytes = field(repr=False)  # decrypted only to sign, right before each POST
 
 
 async def due_targets(conn: asyncpg.Connection, busy: Sequence[UUID]) -> list[Target]:
-    """Active subscriptions with deliveries due now, except those in `busy`."""
+    """Active subscriptions with deliveries due now, except those in `busy`.
+
+    A subscription whose secret is still in clear (written before migration 004) waits until the
+    start-up encrypts it, a moment later.
+    """
     rows = await conn.fetch(
-        "SELECT s.id, s.event_type, s.url, s.secret FROM subscriptions s"
-        " WHERE s.active AND s.id <> ALL($1::uuid[]) AND EXISTS ("
+        "SELECT s.id, s.agency, s.event_type, s.url, s.secret_encrypted FROM subscriptions s"
+        " WHERE s.active AND s.secret_encrypted IS NOT NULL AND s.id <> ALL($1::uuid[]) AND EXISTS ("
         "  SELECT 1 FROM deliveries d WHERE d.subscription_id = s.id"
         "  AND d.status = 'pending' AND d.next_attempt_at <= now())",
         list(busy),
     )
-    return [Target(r["id"], r["event_type"], r["url"], r["secret"]) for r in rows]
+    return [Target(r["id"], r["agency"], r["event_type"], r["url"], r["secret_encrypted"]) for r in rows]
 
 
 async def seconds_until_due(conn: asyncpg.Connection, busy: Sequence[UUID]) -> float | None:
@@ -60,7 +68,8 @@ async def seconds_until_due(conn: asyncpg.Connection, busy: Sequence[UUID]) -> f
     return await conn.fetchval(
         "SELECT greatest(0, extract(epoch FROM min(d.next_attempt_at) - now()))::float8"
         " FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
-        " WHERE d.status = 'pending' AND s.active AND d.subscription_id <> ALL($1::uuid[])",
+        " WHERE d.status = 'pending' AND s.active AND s.secret_encrypted IS NOT NULL"
+        " AND d.subscription_id <> ALL($1::uuid[])",
         list(busy),
     )
 
@@ -70,6 +79,7 @@ class Claimed:
     id: UUID
     payload: dict[str, Any]
     attempts: int
+    household_id: UUID | None = None
 
 
 async def claim(conn: asyncpg.Connection, subscription_id: UUID, limit: int, lease_s: float) -> list[Claimed]:
@@ -86,11 +96,22 @@ async def claim(conn: asyncpg.Connection, subscription_id: UUID, limit: int, lea
         " ORDER BY next_attempt_at, seq LIMIT $2 FOR UPDATE SKIP LOCKED)"
         " UPDATE deliveries d SET next_attempt_at = now() + make_interval(secs => $3)"
         " FROM due WHERE d.id = due.id"
-        " RETURNING d.id, d.payload, d.attempts, d.seq",
+        " RETURNING d.id, d.payload, d.attempts, d.seq, d.household_id",
         subscription_id, limit, lease_s,
     )
     rows = sorted(rows, key=lambda r: r["seq"])
-    return [Claimed(r["id"], json.loads(r["payload"]), r["attempts"]) for r in rows]
+    return [Claimed(r["id"], json.loads(r["payload"]), r["attempts"], r["household_id"]) for r in rows]
+
+
+async def record_shared(conn: asyncpg.Connection, target: Target, batch: Sequence[Claimed]) -> None:
+    """What left for the agency, family by family and field by field (the record of processing)."""
+    by_fields: dict[tuple[str, ...], list[UUID]] = {}
+    for delivery in batch:
+        if delivery.household_id is not None:
+            by_fields.setdefault(tuple(shared_fields(delivery.payload)), []).append(delivery.household_id)
+    for fields, households in by_fields.items():
+        await processing.record(conn, processing.Processor(target.agency, "agency"), "share", households, fields,
+                                f"webhook {target.subscription_id}", f"{target.event_type} for {target.agency}")
 
 
 async def settle_delivered(conn: asyncpg.Connection, ids: Sequence[UUID]) -> list[float]:
@@ -175,11 +196,15 @@ class DeliveryView:
     delivered_at: datetime | None
 
 
-async def status_counts(conn: asyncpg.Connection, subscription_id: UUID | None) -> dict[str, int]:
+_OF_AGENCY = "($%d::text IS NULL OR subscription_id IN (SELECT id FROM subscriptions WHERE agency = $%d))"
+
+
+async def status_counts(conn: asyncpg.Connection, subscription_id: UUID | None, agency: str | None = None) -> dict[str, int]:
+    """Deliveries by status, of one subscription or all (of one agency's subscriptions when given)."""
     rows = await conn.fetch(
         "SELECT status, count(*) AS n FROM deliveries WHERE ($1::uuid IS NULL OR subscription_id = $1)"
-        " GROUP BY status",
-        subscription_id,
+        " AND " + _OF_AGENCY % (2, 2) + " GROUP BY status",
+        subscription_id, agency,
     )
     counts = dict.fromkeys(STATUSES, 0)
     counts.update({r["status"]: r["n"] for r in rows})
@@ -187,13 +212,13 @@ async def status_counts(conn: asyncpg.Connection, subscription_id: UUID | None) 
 
 
 async def recent(
-    conn: asyncpg.Connection, subscription_id: UUID | None, status: str | None, limit: int
+    conn: asyncpg.Connection, subscription_id: UUID | None, status: str | None, limit: int, agency: str | None = None
 ) -> list[DeliveryView]:
     rows = await conn.fetch(
         "SELECT id, subscription_id, event_id, status, attempts, next_attempt_at, last_error,"
         " created_at, delivered_at FROM deliveries"
         " WHERE ($1::uuid IS NULL OR subscription_id = $1) AND ($2::text IS NULL OR status = $2)"
-        " ORDER BY seq DESC LIMIT $3",
-        subscription_id, status, limit,
+        " AND " + _OF_AGENCY % (4, 4) + " ORDER BY seq DESC LIMIT $3",
+        subscription_id, status, limit, agency,
     )
     return [DeliveryView(**dict(r)) for r in rows]

@@ -9,6 +9,7 @@ from uuid import UUID
 
 import asyncpg
 
+from ..crypto import SecretCipher, UndecryptableSecret
 from ..domain.agencies import Agency
 from ..domain.subscriptions import Filter, Subscription
 
@@ -61,14 +62,59 @@ async def agency_exists(conn: asyncpg.Connection, code: str) -> bool:
 
 
 async def add_subscription(
-    conn: asyncpg.Connection, *, agency: str, event_type: str, filter: Filter, url: str, secret: str
+    conn: asyncpg.Connection, *, agency: str, event_type: str, filter: Filter, url: str, secret_encrypted: bytes
 ) -> SubscriptionRecord:
+    """Add a subscription; its signing secret comes encrypted (`SecretCipher.encrypt`)."""
     row = await conn.fetchrow(
-        "INSERT INTO subscriptions (agency, event_type, region_prefix, eligible_only, url, secret)"
+        "INSERT INTO subscriptions (agency, event_type, region_prefix, eligible_only, url, secret_encrypted)"
         f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_RECORD_COLUMNS}",
-        agency, event_type, filter.region_prefix, filter.eligible_only, url, secret,
+        agency, event_type, filter.region_prefix, filter.eligible_only, url, secret_encrypted,
     )
     return _record(row)
+
+
+async def set_secret(conn: asyncpg.Connection, subscription_id: UUID, secret_encrypted: bytes) -> None:
+    await conn.execute(
+        "UPDATE subscriptions SET secret_encrypted = $2, legacy_secret = NULL WHERE id = $1",
+        subscription_id, secret_encrypted,
+    )
+
+
+async def encrypt_legacy_secrets(conn: asyncpg.Connection, cipher: SecretCipher) -> int:
+    """Encrypt the clear secrets of rows written before migration 004; returns how many."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            "SELECT id, legacy_secret FROM subscriptions WHERE legacy_secret IS NOT NULL FOR UPDATE"
+        )
+        await _set_secrets(conn, {r["id"]: cipher.encrypt(r["legacy_secret"]) for r in rows})
+    return len(rows)
+
+
+async def reencrypt_secrets(conn: asyncpg.Connection, cipher: SecretCipher) -> int:
+    """Encrypt every stored secret again with the primary key (clear legacy ones too), in one
+    transaction: if a secret cannot be decrypted, UndecryptableSecret and nothing changes."""
+    async with conn.transaction():
+        rows = await conn.fetch("SELECT id, legacy_secret, secret_encrypted FROM subscriptions FOR UPDATE")
+        tokens = {}
+        for row in rows:
+            if row["secret_encrypted"] is None:
+                tokens[row["id"]] = cipher.encrypt(row["legacy_secret"])
+                continue
+            try:
+                tokens[row["id"]] = cipher.rotate(row["secret_encrypted"])
+            except UndecryptableSecret as error:
+                raise UndecryptableSecret(f"subscription {row['id']}: {error}; nothing was re-encrypted") from None
+        await _set_secrets(conn, tokens)
+    return len(rows)
+
+
+async def _set_secrets(conn: asyncpg.Connection, tokens: dict[UUID, bytes]) -> None:
+    if tokens:
+        await conn.execute(
+            "UPDATE subscriptions s SET secret_encrypted = t.token, legacy_secret = NULL"
+            " FROM unnest($1::uuid[], $2::bytea[]) AS t(id, token) WHERE s.id = t.id",
+            list(tokens), list(tokens.values()),
+        )
 
 
 async def subscriptions(
@@ -81,6 +127,10 @@ async def subscriptions(
         agency, active,
     )
     return [_record(r) for r in rows]
+
+
+async def agency_of(conn: asyncpg.Connection, subscription_id: UUID) -> str | None:
+    return await conn.fetchval("SELECT agency FROM subscriptions WHERE id = $1", subscription_id)
 
 
 async def deactivate(conn: asyncpg.Connection, subscription_id: UUID) -> bool:

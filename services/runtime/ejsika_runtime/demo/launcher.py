@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import os
 import secrets
 import signal
@@ -15,10 +16,15 @@ from pathlib import Path
 
 import httpx
 
+from ..auth_tokens import Bearer, RenewingToken, token_endpoint
 from ..embedded import EmbeddedStack
+from ..embedded.keycloak import default_realm_file
 from ..kafka import create_topics
 from .synthetic import Families
 
+DEMO_AGENCY = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan Provinsi Banten",
+               "profile": ["household_id", "region_code", "eligible", "member_counts.school_children",
+                           "member_counts.children_entering_sma"]}
 SERVICES = {"registry": 8001, "monitoring": 8002, "eligibility": 8003, "notifications": 8004}
 RECEIVER_PORT = 8009
 
@@ -80,18 +86,102 @@ def new_webhook_secret() -> str:
     return "whsec_" + base64.b64encode(secrets.token_bytes(24)).decode()
 
 
-def subscribe_demo_agency(notifications_url: str, webhook_url: str, secret: str) -> None:
-    response = httpx.post(f"{notifications_url}/demo/subscription", json={"url": webhook_url, "secret": secret},
-                          timeout=10)
-    response.raise_for_status()
+def local_keys(state_dir: Path | None = None) -> dict[str, str]:
+    """The keys the services need, as `EJSIKA_*` variables: made once per state dir and kept there
+    (mode 0600), so data written by one run stays readable by the next; fresh ones without a dir."""
+    path = state_dir / "keys.json" if state_dir is not None else None
+    if path is not None and path.exists():
+        return json.loads(path.read_text())
+    keys = {
+        "EJSIKA_NIK_HASH_KEY": secrets.token_urlsafe(32),
+        # A Fernet key is 32 random bytes, urlsafe-base64 encoded.
+        "EJSIKA_SECRETS_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+    }
+    if path is not None:
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(keys))
+    return keys
 
 
-def seed(registry_url: str, households: int) -> None:
+def start_receiver(port: int, secret: str, env: dict[str, str]) -> subprocess.Popen:
+    # The secret goes in the environment: a command line is visible to every local user.
+    return subprocess.Popen([sys.executable, "-m", "ejsika_runtime.demo.receiver", str(port)],
+                            env={**env, "EJSIKA_DEMO_RECEIVER_SECRET": secret})
+
+
+def subscribe_demo_agency(notifications_url: str, webhook_url: str, secret: str, auth: httpx.Auth) -> None:
+    """The demo education office, through the admin API: it hears of Banten's eligible families."""
+    with httpx.Client(base_url=notifications_url, auth=auth, timeout=10) as client:
+        agency = client.post("/agencies", json=DEMO_AGENCY)
+        if agency.status_code != 409:  # a restart of the demo finds it there
+            agency.raise_for_status()
+        known = client.get("/subscriptions", params={"agency": DEMO_AGENCY["code"], "active": True}).json()
+        for subscription in known:  # the receiver has a new secret on each start
+            client.delete(f"/subscriptions/{subscription['id']}").raise_for_status()
+        client.post("/subscriptions", json={
+            "agency": DEMO_AGENCY["code"], "event_type": "eligibility.assessed",
+            "filter": {"region_prefix": "36", "eligible_only": True}, "url": webhook_url, "secret": secret,
+        }).raise_for_status()
+
+
+def seed(registry_url: str, households: int, auth: httpx.Auth) -> None:
     body = {"registrations": Families(seed=int(time.time())).registrations(households)}
-    response = httpx.post(f"{registry_url}/households/batch", json=body, timeout=60)
+    response = httpx.post(f"{registry_url}/households/batch", json=body, timeout=60, auth=auth)
     response.raise_for_status()
     results = [r["result"] for r in response.json()["results"]]
     say(f"demo: registered {results.count('registered')} synthetic households through the registry API")
+
+
+def demo_auth(stack: EmbeddedStack, client_id: str, username: str | None = None) -> Bearer:
+    """Requests as a client of the embedded realm, or as one of its demo people (via ejsika-tests)."""
+    if stack.keycloak is None:
+        raise RuntimeError("the demo's clients are those of the embedded Keycloak, but EJSIKA_AUTH_ISSUER is set")
+    credentials = stack.keycloak.credentials
+    password = credentials["users"][username] if username else None
+    return Bearer(RenewingToken(stack.auth_issuer, client_id, credentials["clients"][client_id], username, password))
+
+
+def _shown(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def print_token_help(stack: EmbeddedStack) -> None:
+    """How to get a token of each demo role with curl; the secrets stay in the credentials file."""
+    if stack.keycloak is None:
+        say(f"  tokens: from the OpenID Connect provider {stack.auth_issuer} (EJSIKA_AUTH_ISSUER)")
+        return
+    keycloak = stack.keycloak
+    creds = _shown(keycloak.credentials_file)
+    endpoint = token_endpoint(stack.auth_issuer)
+    say(f"  Keycloak {keycloak.url}  realm ejsika, issuer {stack.auth_issuer}")
+    say(f"    admin console {keycloak.admin_console}  user {keycloak.credentials['admin']['username']}, "
+        f"password: jq -r .admin.password {creds}")
+    say("  a token per role (client ejsika-tests, password grant; demo and tests only), in a shell:")
+    print(f"    token() {{ curl -s {endpoint} -d grant_type=password -d client_id=ejsika-tests "
+          f"-d client_secret=\"$(jq -r '.clients[\"ejsika-tests\"]' {creds})\" -d username=\"$1\" "
+          f"-d password=\"$(jq -r --arg u \"$1\" '.users[$u]' {creds})\" | jq -r .access_token; }}", flush=True)
+    for username, role, scope in _demo_people():
+        print(f"    TOKEN=$(token {username})   # {role}{scope}", flush=True)
+    print(f"    curl -H \"authorization: Bearer $TOKEN\" http://127.0.0.1:{SERVICES['registry']}/...", flush=True)
+    say("  a machine client's token (client credentials), e.g. an agency's:")
+    print(f"    curl -s {endpoint} -d grant_type=client_credentials -d client_id=agency-dinas-pendidikan "
+          f"-d client_secret=\"$(jq -r '.clients[\"agency-dinas-pendidikan\"]' {creds})\" | jq -r .access_token",
+          flush=True)
+
+
+def _demo_people() -> list[tuple[str, str, str]]:
+    """(username, role, " area=…" or "") of each person of the realm file."""
+    realm = json.loads(default_realm_file().read_text())
+    people = []
+    for user in realm.get("users", []):
+        if user.get("serviceAccountClientId") or not user.get("credentials"):
+            continue
+        scope = "".join(f" {k}={v[0]}" for k, v in sorted(user.get("attributes", {}).items()))
+        people.append((user["username"], ",".join(user.get("realmRoles", [])), scope))
+    return people
 
 
 def run_platform(state_dir: Path, households: int = 20) -> None:
@@ -101,23 +191,27 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
         try:
             asyncio.run(create_topics(stack.kafka_bootstrap))
             env = {**os.environ, "EJSIKA_DATABASE_URL": stack.database_url,
-                   "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap}
+                   "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "EJSIKA_AUTH_ISSUER": stack.auth_issuer,
+                   # the demo's webhook receiver listens on this machine
+                   "EJSIKA_WEBHOOKS_ALLOW_PRIVATE": "true", **local_keys(state_dir)}
             secret = new_webhook_secret()
-            children["receiver"] = subprocess.Popen(
-                [sys.executable, "-m", "ejsika_runtime.demo.receiver", str(RECEIVER_PORT), secret], env=env
-            )
+            children["receiver"] = start_receiver(RECEIVER_PORT, secret, env)
             logs = state_dir / "logs"
             logs.mkdir(exist_ok=True)
             say(f"starting registry, monitoring, eligibility and notifications (logs in {logs})…")
             children.update(start_services(env, log_dir=logs))
             wait_ready(SERVICES, children)
             subscribe_demo_agency(f"http://127.0.0.1:{SERVICES['notifications']}",
-                                  f"http://127.0.0.1:{RECEIVER_PORT}/webhooks", secret)
-            seed(f"http://127.0.0.1:{SERVICES['registry']}", households)
+                                  f"http://127.0.0.1:{RECEIVER_PORT}/webhooks", secret,
+                                  demo_auth(stack, "ejsika-admin-cli"))
+            # registered by the demo pendamping: their token then reads these families
+            seed(f"http://127.0.0.1:{SERVICES['registry']}", households,
+                 demo_auth(stack, "ejsika-tests", "pendamping-demo"))
             say("platform is up:")
             for name, port in SERVICES.items():
                 say(f"  {name:<14} http://127.0.0.1:{port}  (/docs, /metrics, /asyncapi.json)")
             say(f"  demo OPD webhook receiver http://127.0.0.1:{RECEIVER_PORT}/received (prints each webhook below)")
+            print_token_help(stack)
             say("press Ctrl-C to stop")
             signal.signal(signal.SIGTERM, _interrupt)
             while all(child.poll() is None for child in children.values()):

@@ -1,12 +1,14 @@
 """A stand-in for an agency's (OPD's) system: verifies each signed webhook and keeps what it got.
 
-Run alone with `python -m ejsika_runtime.demo.receiver PORT SECRET`; tests and the demo launcher
-start it the same way.
+Run alone with `EJSIKA_DEMO_RECEIVER_SECRET=whsec_… python -m ejsika_runtime.demo.receiver PORT`
+(the secret in the environment, not on a command line any local user can read); tests and the
+demo launcher start it the same way.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 
@@ -42,5 +44,5 @@ def receiver_app(secret: str) -> FastAPI:
 if __name__ == "__main__":
     import uvicorn
 
-    port, secret = int(sys.argv[1]), sys.argv[2]
+    port, secret = int(sys.argv[1]), os.environ["EJSIKA_DEMO_RECEIVER_SECRET"]
     uvicorn.run(receiver_app(secret), host="127.0.0.1", port=port, log_level="warning")

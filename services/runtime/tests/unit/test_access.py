@@ -22,31 +22,20 @@ from ejsika_runtime.problems import MEDIA_TYPE, Problem, field_path
 from ejsika_runtime.scopes import HouseholdScope, covers
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
+from ejsika_runtime.testing import ISSUER, LocalIdentity
 
-ISSUER = "http://idp.test/realms/ejsika"
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+IDP = LocalIdentity()
 OTHER_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 MIGRATIONS = Path(__file__).parent
 
 
-def token(roles=("operator",), key=KEY, kid="k1", alg="RS256", **claims) -> str:
-    now = int(time.time())
-    body = {"iss": ISSUER, "aud": ["ejsika"], "sub": "user-1", "iat": now, "exp": now + 300, "azp": "ejsika-tests",
-            "realm_access": {"roles": list(roles)}, **claims}
-    return jwt.encode(body, key, algorithm=alg, headers={"kid": kid})
-
-
-class LocalKeys:
-    def get_signing_key_from_jwt(self, encoded: str):
-        if jwt.get_unverified_header(encoded).get("kid") != "k1":
-            raise jwt.PyJWKClientError("unknown kid")
-        return jwt.PyJWK.from_dict(jwt.algorithms.RSAAlgorithm.to_jwk(KEY.public_key(), as_dict=True) | {"kid": "k1"},
-                                   algorithm="RS256")
+def token(roles=("operator",), **claims) -> str:
+    return IDP.token(*roles, **claims)
 
 
 def make_service(**settings) -> Service:
     service = Service("test", Settings(auth_issuer=ISSUER, **settings), MIGRATIONS)
-    service.access.verifier._keys = LocalKeys()
+    IDP.install(service.access)
     router = APIRouter()
 
     @router.get("/things/{thing_id:uuid}")

@@ -47,7 +47,7 @@ class AgencyIn(_Strict):
     def _known_fields(cls, profile: list[str]) -> list[str]:
         unknown = sorted(set(profile) - KNOWN_FIELDS)
         if unknown:
-            raise ValueError(f"unknown fields {unknown}; known: {sorted(KNOWN_FIELDS)}")
+            raise ValueError(f"{len(unknown)} unknown field(s); the known ones are {sorted(KNOWN_FIELDS)}")
         return profile
 
 

@@ -15,7 +15,7 @@ async def on_assessed(uow: UnitOfWork, events: list[Event]) -> None:
     # Subscriptions are read in the batch's own transaction rather than cached: one small query
     # per batch, and an event is never matched against a stale list (a subscription created a
     # moment before an event gets it).
-    # who may read this service's record of what it shared about each family (GET /processing-records)
+    # Who may read this service's record of what it shared about each family (GET /processing-records).
     await scopes.remember(uow.conn, [
         scopes.HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, None) for e in events
     ])

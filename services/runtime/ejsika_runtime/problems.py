@@ -15,12 +15,15 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from . import logs
+
 MEDIA_TYPE = "application/problem+json"
 
 
 class FieldError(BaseModel):
     field: str = Field(description="Where in the request, e.g. members[2].nik or query.limit.")
     rule: str = Field(description="The rule that failed, e.g. birth_date or string_pattern_mismatch.")
+    reason: str | None = Field(None, description="Why, for the platform's own rules (never a submitted value).")
 
 
 class ProblemDetails(BaseModel):
@@ -83,6 +86,15 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _reason(error: dict[str, Any]) -> str | None:
+    # Only the platform's own validators (value_error) explain themselves, and their messages never
+    # repeat the value; pydantic's built-in messages may, so they keep to the rule's name. Any
+    # 16-digit run is masked all the same.
+    if error["type"] != "value_error" or "error" not in error.get("ctx", {}):
+        return None
+    return logs.mask_identifiers(str(error["ctx"]["error"]))[:300]
+
+
 def install(app: FastAPI) -> None:
     """The handlers that turn every error of `app` into a problem document."""
 
@@ -101,5 +113,5 @@ def install(app: FastAPI) -> None:
         found = error.errors()
         if any(e["type"] == "json_invalid" for e in found):
             return problem_response(400, "the body is not valid JSON")
-        errors = [FieldError(field=field_path(tuple(e["loc"])), rule=e["type"]) for e in found]
+        errors = [FieldError(field=field_path(tuple(e["loc"])), rule=e["type"], reason=_reason(e)) for e in found]
         return problem_response(422, "the request breaks the rules listed in errors", errors)

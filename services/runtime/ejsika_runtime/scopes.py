@@ -39,7 +39,10 @@ def covers(caller: Principal, scope: HouseholdScope) -> bool:
 
 
 async def remember(conn: asyncpg.Connection, scopes: Iterable[HouseholdScope]) -> None:
-    rows = [(s.household_id, s.programme, s.region_code, s.pendamping_id) for s in scopes]
+    """Upsert, in the given order: the last scope of a household wins (a batch in partition order may
+    hold a family twice, and one upsert statement may not touch a row twice)."""
+    latest = {s.household_id: s for s in scopes}
+    rows = [(s.household_id, s.programme, s.region_code, s.pendamping_id) for s in latest.values()]
     if rows:
         await conn.execute(
             "INSERT INTO household_scope (household_id, programme, region_code, pendamping_id)"

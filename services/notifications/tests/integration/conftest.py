@@ -1,6 +1,12 @@
 """Integration helpers: a fresh notifications schema per test and a local webhook receiver.
 
 `database_url` (and `kafka_bootstrap`) are the session fixtures of the repository's conftest.py.
+The receivers listen on 127.0.0.1, so these tests allow private webhook destinations
+(EJSIKA_WEBHOOKS_ALLOW_PRIVATE) unless a test says otherwise, and encrypt secrets with a key made
+for the session (EJSIKA_SECRETS_KEYS).
+
+The HTTP routes are guarded by the session's real Keycloak (`auth_issuer`, `tokens`): `api_client`
+opens clients of them on the test's schema, sending the admin's token unless told otherwise.
 """
 
 from __future__ import annotations
@@ -12,22 +18,41 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
+import httpx
 import pytest
+from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from ejsika_contracts import Event
+from ejsika_notifications import api
+from ejsika_notifications.crypto import SecretCipher, new_key
 from ejsika_notifications.demo import MIGRATIONS
 from ejsika_notifications.domain.agencies import Agency
 from ejsika_notifications.domain.subscriptions import Filter, new_secret
+from ejsika_notifications.egress import Egress
 from ejsika_notifications.handlers import on_assessed
 from ejsika_notifications.metrics import DeliveryMetrics
 from ejsika_notifications.store import subscriptions
 from ejsika_notifications.worker import DeliveryPolicy, DeliveryWorker
+from ejsika_runtime import problems
+from ejsika_runtime.access import Access
 from ejsika_runtime.db import create_pool, migrate
+from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 FAST = DeliveryPolicy(batch_size=100, concurrency=4, timeout_s=2.0, max_attempts=5, backoff_base_s=0.05,
                       backoff_cap_s=0.2, lease_s=10.0, poll_interval_s=0.2)
+SECRETS_KEYS = new_key()
+CIPHER = SecretCipher.from_setting(SECRETS_KEYS)
+LOCAL = Egress(allow_private=True)  # the receivers are on 127.0.0.1
+ADMIN_CLIENT = "ejsika-admin-cli"  # the realm's client with the admin role
+
+
+@pytest.fixture(autouse=True)
+def notifications_environment(monkeypatch):
+    """What the launcher and the e2e tests set for the service, for settings read in these tests."""
+    monkeypatch.setenv("EJSIKA_SECRETS_KEYS", SECRETS_KEYS)
+    monkeypatch.setenv("EJSIKA_WEBHOOKS_ALLOW_PRIVATE", "true")
 
 
 @dataclass
@@ -36,6 +61,7 @@ class Db:
     schema: str
     pool: asyncpg.Pool
     workers: list[DeliveryWorker] = field(default_factory=list)
+    cipher: SecretCipher = CIPHER
 
     async def subscribe(self, agency: Agency, url: str, filter: Filter = Filter("36"),
                         secret: str | None = None) -> tuple[uuid.UUID, str]:
@@ -43,7 +69,8 @@ class Db:
         async with self.pool.acquire() as conn:
             await subscriptions.add_agency(conn, agency)
             record = await subscriptions.add_subscription(
-                conn, agency=agency.code, event_type="eligibility.assessed", filter=filter, url=url, secret=secret)
+                conn, agency=agency.code, event_type="eligibility.assessed", filter=filter, url=url,
+                secret_encrypted=self.cipher.encrypt(secret))
         return record.id, secret
 
     async def consume(self, events: Sequence[Event]) -> None:
@@ -56,9 +83,11 @@ class Db:
             "SELECT * FROM deliveries WHERE $1::uuid IS NULL OR subscription_id = $1 ORDER BY seq",
             subscription_id)
 
-    def worker(self, policy: DeliveryPolicy = FAST, registry: CollectorRegistry | None = None) -> DeliveryWorker:
+    def worker(self, policy: DeliveryPolicy = FAST, registry: CollectorRegistry | None = None, *,
+               cipher: SecretCipher | None = None, egress: Egress = LOCAL) -> DeliveryWorker:
         worker = DeliveryWorker(self.pool, policy, DeliveryMetrics(registry or CollectorRegistry()),
-                                database_url=self.url, schema=self.schema)
+                                database_url=self.url, schema=self.schema, cipher=cipher or self.cipher,
+                                egress=egress)
         self.workers.append(worker)
         return worker
 
@@ -74,6 +103,33 @@ async def db(database_url):
         await worker.stop()
     await pool.execute(f'DROP SCHEMA "{schema}" CASCADE')
     await pool.close()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {token}"}
+
+
+@pytest.fixture
+async def api_client(db, auth_issuer, tokens):
+    """`api_client(token=None, egress=LOCAL)`: a client of the notifications routes on the test's
+    schema, as the service mounts them (problem documents included), its tokens verified against
+    the session's Keycloak. It sends `token` (by default the admin client's) on every request
+    that names no `authorization` header of its own."""
+    opened: list[httpx.AsyncClient] = []
+
+    def open_client(token: str | None = None, egress: Egress = LOCAL) -> httpx.AsyncClient:
+        app = FastAPI()
+        access = Access(Settings(auth_issuer=auth_issuer))  # one per client: a fresh write rate limit
+        app.include_router(api.routes(access, lambda: db.pool, cipher_of=lambda: db.cipher, egress=egress))
+        problems.install(app)
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                   headers=bearer(token or tokens.for_client(ADMIN_CLIENT)))
+        opened.append(client)
+        return client
+
+    yield open_client
+    for client in opened:
+        await client.aclose()
 
 
 @dataclass

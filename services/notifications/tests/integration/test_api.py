@@ -1,12 +1,13 @@
-"""The HTTP API on a real PostgreSQL."""
+"""The HTTP API on a real PostgreSQL, as the admin (a real Keycloak token).
+
+What agencies, the auditor and others may do: test_agency_isolation.py.
+"""
 
 from __future__ import annotations
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
-from ejsika_notifications import api, demo
+from ejsika_notifications import demo
 from ejsika_notifications.demo import ensure_demo_subscription
 from ejsika_notifications.domain.subscriptions import new_secret
 
@@ -17,18 +18,17 @@ EDUCATION = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan",
 
 
 @pytest.fixture
-async def client(db):
-    app = FastAPI()
-    app.include_router(api.routes(lambda: db.pool))
-    app.include_router(demo.routes(lambda: db.pool))
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
-        yield client
+def client(api_client):
+    return api_client()  # the admin client's token
 
 
 async def test_an_agency_subscribes_and_its_secret_is_shown_once(client):
     assert (await client.post("/agencies", json=EDUCATION)).status_code == 201
     again = await client.post("/agencies", json=EDUCATION)
-    assert again.status_code == 409 and "exists" in again.text
+    assert again.status_code == 409 and again.json()["detail"] == "agency dinas-pendidikan exists"
+    assert again.headers["content-type"] == "application/problem+json"
+    assert (await client.get("/agencies")).json() == [
+        {"code": "dinas-pendidikan", "name": "Dinas Pendidikan", "profile": sorted(EDUCATION["profile"])}]
 
     created = await client.post("/subscriptions", json={
         "agency": "dinas-pendidikan", "event_type": "eligibility.assessed",
@@ -52,10 +52,26 @@ async def test_an_agency_subscribes_and_its_secret_is_shown_once(client):
     assert [s["active"] for s in (await client.get("/subscriptions")).json()] == [False, True]
 
 
-async def test_a_subscription_for_an_unknown_agency_is_refused(client):
+async def test_a_subscription_for_an_unknown_agency_is_refused(client, db):
     response = await client.post("/subscriptions", json={
         "agency": "dinas-sosial", "event_type": "eligibility.assessed", "url": "https://opd.example/hooks"})
-    assert response.status_code == 400 and "unknown agency dinas-sosial" in response.text
+    assert response.status_code == 422
+    assert response.json()["errors"] == [{"field": "agency", "rule": "known_agency"}]
+    assert await db.pool.fetchval("SELECT count(*) FROM subscriptions") == 0
+
+
+async def test_an_admin_person_manages_agencies_like_the_admin_client(api_client, tokens):
+    person = api_client(tokens.for_user("admin-demo"))
+    assert (await person.post("/agencies", json=EDUCATION)).status_code == 201
+    assert [a["code"] for a in (await person.get("/agencies")).json()] == ["dinas-pendidikan"]
+
+
+async def test_unknown_subscriptions_are_not_found(client):
+    unknown = "6f1c0a52-3d0e-4f55-9a39-0c3c1c7b2a10"
+    for response in [await client.delete(f"/subscriptions/{unknown}"),
+                     await client.post(f"/subscriptions/{unknown}/redrive"),
+                     await client.get("/deliveries", params={"subscription_id": unknown})]:
+        assert response.status_code == 404 and response.json()["detail"] == "no such subscription"
 
 
 async def test_deliveries_show_counts_and_recent_items_without_payload(client, db, assessed):
@@ -77,17 +93,19 @@ async def test_deliveries_show_counts_and_recent_items_without_payload(client, d
 
 async def test_the_demo_subscription_is_created_once(client, db):
     url, secret = "http://127.0.0.1:8009/webhooks", new_secret()
-    first = await client.post("/demo/subscription", json={"url": url, "secret": secret})
-    second = await client.post("/demo/subscription", json={"url": url, "secret": secret})
-    assert first.status_code == second.status_code == 200
-    assert first.json()["id"] == second.json()["id"] and "secret" not in first.json()
+    first = await ensure_demo_subscription(url, secret=secret, database_url=db.url, schema=db.schema)
+    second = await ensure_demo_subscription(url, database_url=db.url, schema=db.schema)  # keys from the environment
+    assert first == second and first.secret == secret, "the stored secret is kept when none is given"
 
-    direct = await ensure_demo_subscription(url, database_url=db.url, schema=db.schema)
-    assert (str(direct.id), direct.secret) == (first.json()["id"], secret)
     rows = await db.pool.fetch("SELECT agency, region_prefix, eligible_only FROM subscriptions")
     assert [tuple(r) for r in rows] == [("dinas-pendidikan", "36", True)]
     profile = await db.pool.fetchval("SELECT profile FROM agencies WHERE code = 'dinas-pendidikan'")
     assert set(profile) == set(demo.DEMO_AGENCY.profile)
+    listed = (await client.get("/subscriptions")).json()
+    assert [(s["id"], s["url"]) for s in listed] == [(str(first.id), url)] and "secret" not in listed[0]
+
+    rotated = await ensure_demo_subscription(url, secret=new_secret(), database_url=db.url, schema=db.schema)
+    assert rotated.id == first.id and rotated.secret != secret, "a new secret replaces the old one"
 
 
 async def test_ensure_demo_subscription_works_before_the_service_ever_ran(database_url, db):

@@ -1,4 +1,5 @@
-"""The composed service on real Kafka and PostgreSQL: an assessment on the topic reaches the agency."""
+"""The composed service on real Kafka, PostgreSQL and Keycloak: an assessment on the topic reaches
+the agency, and what left is on the record of processing."""
 
 from __future__ import annotations
 
@@ -11,16 +12,19 @@ from standardwebhooks import Webhook
 
 from ejsika_contracts import ELIGIBILITY
 from ejsika_notifications.app import compose
+from ejsika_notifications.domain.agencies import EDUCATION_PROFILE
 from ejsika_notifications.domain.subscriptions import new_secret
 from ejsika_notifications.settings import NotificationsSettings
 from ejsika_runtime.embedded import free_port
 from ejsika_runtime.kafka import new_producer
 
+from .conftest import ADMIN_CLIENT, bearer
+
 pytestmark = pytest.mark.infra
 
 
 async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
-    database_url, kafka_bootstrap, receivers, assessed, wait_for
+    database_url, kafka_bootstrap, auth_issuer, tokens, receivers, assessed, wait_for
 ):
     receiver = await receivers()
     secret = new_secret()
@@ -28,6 +32,7 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
     settings = NotificationsSettings(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, http_port=free_port(),
         demo_webhook_url=receiver.url, demo_webhook_secret=secret, delivery_poll_interval_s=0.5,
+        auth_issuer=auth_issuer,
     )
     service = compose(settings, name)
     app = service.app()
@@ -58,5 +63,28 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
             return "ejsika_deliveries_delivered_total{subscription=" in text
 
         assert await wait_for(delivered_metric, timeout=10)
-        counts = (await client.get("/deliveries")).json()["counts"]
+        assert (await client.get("/deliveries")).status_code == 401, "no token, no deliveries"
+        admin = bearer(tokens.for_client(ADMIN_CLIENT))
+        counts = (await client.get("/deliveries", headers=admin)).json()["counts"]
         assert counts["delivered"] >= 1 and counts["failed"] == 0
+        [subscription] = (await client.get("/subscriptions", headers=admin)).json()
+
+        # What left, on the record of processing: read by the auditor, and by the operator of the
+        # family's programme (the consumer remembered its scope), not by another programme's.
+        household = str(eligible.data.household_id)
+        trail = await client.get("/processing-records", params={"household_id": household},
+                                 headers=bearer(tokens.for_user("auditor-demo")))
+        assert trail.status_code == 200, trail.text
+        [shared] = [r for r in trail.json()["items"] if r["action"] == "share"]
+        assert (shared["subject"], shared["role"], shared["channel"]) == (
+            "dinas-pendidikan", "agency", f"webhook {subscription['id']}")
+        assert set(shared["fields"]) == EDUCATION_PROFILE
+        operator = await client.get("/processing-records", params={"household_id": household},
+                                    headers=bearer(tokens.for_user("operator-jamsosratu")))
+        assert [r["action"] for r in operator.json()["items"]] == ["share"]
+        other = await client.get("/processing-records", params={"household_id": household},
+                                 headers=bearer(tokens.for_user("operator-jscm")))
+        assert other.status_code == 404
+        not_shared = await client.get("/processing-records", params={"household_id": str(not_eligible.data.household_id)},
+                                      headers=bearer(tokens.for_user("auditor-demo")))
+        assert not_shared.json()["items"] == [], "a family that matched no subscription was not shared"

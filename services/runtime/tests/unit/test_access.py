@@ -15,6 +15,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 from fastapi import APIRouter
+from pydantic import BaseModel, field_validator
 
 from ejsika_runtime.access import Caller, WriteRateLimit, api_routes, policy_of
 from ejsika_runtime.auth import Principal, Role, principal_from
@@ -33,6 +34,17 @@ def token(roles=("operator",), **claims) -> str:
     return IDP.token(*roles, **claims)
 
 
+class Even(BaseModel):
+    number: int
+
+    @field_validator("number")
+    @classmethod
+    def _even(cls, number: int) -> int:
+        if number % 2:
+            raise ValueError("must be even; 3601014101900001 would be masked")
+        return number
+
+
 def make_service(**settings) -> Service:
     service = Service("test", Settings(auth_issuer=ISSUER, **settings), MIGRATIONS)
     IDP.install(service.access)
@@ -46,6 +58,10 @@ def make_service(**settings) -> Service:
 
     @router.post("/things")
     async def write(body: dict, caller: Caller = service.access.allow(Role.OPERATOR, purpose="p")) -> dict:
+        return {"ok": True}
+
+    @router.post("/even")
+    async def even(body: Even, caller: Caller = service.access.allow(Role.OPERATOR, purpose="p")) -> dict:
         return {"ok": True}
 
     service.router.include_router(router)
@@ -121,6 +137,16 @@ async def test_limits_and_errors_answer_problem_documents_without_echoing_values
     missing = await client.get(f"/things/{UUID(int=0)}", headers=operator)
     assert missing.status_code == 404 and missing.json() == {"type": "about:blank", "title": "Not Found",
                                                               "status": 404, "detail": "no such thing"}
+
+
+async def test_the_platforms_own_rules_say_why_and_builtin_ones_name_the_rule(client):
+    operator = bearer(token(sub="reasons"))
+    odd = await client.post("/even", json={"number": 3}, headers=operator)
+    assert odd.status_code == 422
+    assert odd.json()["errors"] == [{"field": "number", "rule": "value_error",
+                                     "reason": "must be even; **************** would be masked"}]
+    wrong = await client.post("/even", json={"number": "x"}, headers=operator)
+    assert wrong.json()["errors"] == [{"field": "number", "rule": "int_parsing"}]
 
 
 def test_every_route_must_declare_its_access():

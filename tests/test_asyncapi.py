@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import importlib
+from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, VISIT
+from ejsika_contracts import ALL_EVENTS, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
 
 EXPECTED = {  # service: (topics it consumes, topics it emits)
     "registry": ({ELIGIBILITY.name}, {HOUSEHOLD.name}),
@@ -16,18 +18,22 @@ EXPECTED = {  # service: (topics it consumes, topics it emits)
 }
 
 
+@pytest.fixture(scope="module")
+def documents() -> dict[str, dict[str, Any]]:
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("EJSIKA_NIK_HASH_KEY", "k" * 32)  # the registry refuses to start without one
+        return {name: importlib.import_module(f"ejsika_{name}.app").service.asyncapi() for name in EXPECTED}
+
+
 @pytest.mark.parametrize("name", sorted(EXPECTED))
-def test_asyncapi_document_lists_the_service_topics_with_their_event_schemas(name):
-    service = importlib.import_module(f"ejsika_{name}.app").service
-    document = service.asyncapi()
+def test_asyncapi_document_lists_the_service_topics_with_their_event_schemas(name, documents):
+    document = documents[name]
     consumes, emits = EXPECTED[name]
 
     assert document["asyncapi"].startswith("3.")
-    operations = document["operations"].values()
-    addresses = {op["action"]: set() for op in operations}
-    for op in operations:
-        channel = document["channels"][op["channel"]["$ref"].rsplit("/", 1)[-1]]
-        addresses[op["action"]].add(channel["address"])
+    addresses: dict[str, set[str]] = {}
+    for action, address, _ in _messages(document):
+        addresses.setdefault(action, set()).add(address)
     assert addresses.get("receive", set()) == consumes
     assert addresses.get("send", set()) == emits
 
@@ -36,3 +42,64 @@ def test_asyncapi_document_lists_the_service_topics_with_their_event_schemas(nam
         if topic.name in consumes | emits:
             data_model = topic.events[0].model_fields["data"].annotation.__name__
             assert data_model in schemas, f"{name}: no schema of {data_model} in its AsyncAPI document"
+
+
+@pytest.mark.parametrize("topic", TOPICS, ids=lambda t: t.name)
+def test_a_message_is_one_event_on_both_sides_of_its_channel(topic, documents):
+    sides = {"send": [], "receive": []}
+    for name, document in documents.items():
+        for action, address, payload in _messages(document):
+            if address == topic.name:
+                sides[action].append((name, payload))
+    assert sides["send"], f"no service emits {topic.name}"
+
+    (event,) = topic.events  # the catalogue has one event per topic; see the test below for several
+    schema = event.model_json_schema()
+    expected = _resolved(schema, schema)  # the event itself, not an array of events
+    for action, payloads in sides.items():
+        for name, payload in payloads:
+            assert payload == expected, f"{name} ({action}) describes a message of {topic.name} differently"
+
+
+def test_a_channel_of_several_events_is_described_alike_by_consumer_and_producer():
+    from ejsika_runtime.service import Service
+    from ejsika_runtime.settings import Settings
+
+    mixed = Topic("test.mixed", partitions=1, events=ALL_EVENTS, description="every event on one topic")
+    service = Service("mixed", Settings(), Path("migrations"))
+
+    async def handler(uow, events) -> None: ...
+
+    service.consumes(mixed, handler)
+    service.emits(mixed)
+    payloads = {action: payload for action, _, payload in _messages(service.asyncapi())}
+
+    assert payloads["receive"] == payloads["send"]
+    assert [option["title"] for option in payloads["send"]["anyOf"]] == [cls.__name__ for cls in ALL_EVENTS]
+
+
+def _messages(document: dict[str, Any]):
+    """(action, channel address, resolved payload schema) of every message of every operation."""
+    for operation in document["operations"].values():
+        channel = _follow(document, operation["channel"]["$ref"])
+        for message in operation["messages"]:
+            message = _follow(document, message["$ref"])
+            yield operation["action"], channel["address"], _resolved(message["payload"], document)
+
+
+def _follow(document: dict[str, Any], ref: str) -> dict[str, Any]:
+    node: Any = document
+    for step in ref.removeprefix("#/").split("/"):
+        node = node[step]
+    return _follow(document, node["$ref"]) if "$ref" in node else node
+
+
+def _resolved(schema: Any, root: dict[str, Any]) -> Any:
+    """The schema with every `$ref` replaced by what it names, so documents compare by content."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return _resolved(_follow(root, schema["$ref"]), root)
+        return {key: _resolved(value, root) for key, value in schema.items() if key != "$defs"}
+    if isinstance(schema, list):
+        return [_resolved(item, root) for item in schema]
+    return schema

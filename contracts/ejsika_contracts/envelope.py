@@ -12,7 +12,11 @@ SPEC_VERSION = "1.0"
 
 
 class Contract(BaseModel):
-    """Base of every model that crosses a service boundary: unknown fields are an error."""
+    """Base of every model that crosses a service boundary.
+
+    Producers are strict: building a model with an unknown field is an error. Readers are
+    tolerant: `Topic.parse` ignores the unknown fields of a newer compatible version.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 

@@ -40,7 +40,14 @@ class Topic:
         return TypeAdapter(Annotated[Union[tagged], Discriminator(_schema_name_of)])
 
     def parse(self, raw: bytes) -> Event:
-        return self.reader.validate_json(raw)
+        """Read one record as its event, tolerantly: readers accept a newer compatible version.
+
+        The models forbid unknown fields, so producing code cannot build an event with one. A
+        reader ignores them instead, at every level (envelope, data, members, ...): they are the
+        optional fields of a newer compatible version. Wrong types, missing required fields and
+        an unknown `type` or `dataversion` are still refused.
+        """
+        return self.reader.validate_json(raw, extra="ignore")
 
 
 def _schema_name_of(value: object) -> str | None:

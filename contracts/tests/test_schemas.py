@@ -7,7 +7,9 @@ import json
 
 import pytest
 
-from ejsika_contracts import ALL_EVENTS, HOUSEHOLD, TOPICS, HouseholdRegistered
+from pydantic import ValidationError
+
+from ejsika_contracts import ALL_EVENTS, HOUSEHOLD, TOPICS, Event, HouseholdRegistered, Member, Topic, topic_of
 from ejsika_contracts.schemas import SCHEMA_DIR, breaking_changes, render, schema_of, schema_path
 
 
@@ -54,9 +56,186 @@ def test_topics_declare_partitions_and_dead_letter_topics():
     assert HOUSEHOLD.parse(HouseholdRegistered.model_validate(_registered()).to_bytes()).subject == _registered()["subject"]
 
 
-def test_unknown_fields_are_rejected():
-    with pytest.raises(ValueError):
-        HOUSEHOLD.parse(json.dumps({**_registered(), "surprise": 1}).encode())
+# What a newer compatible version may add: optional fields of any shape, at any level.
+UNKNOWN = {"x_added_later": "text", "x_added_later_object": {"nested": [1, {"deep": True}], "none": None}}
+
+# One valid record of every event version, with `id` and `time` so that two readings are equal.
+SAMPLES = {
+    "household.registered.v1": lambda: {
+        **_registered(),
+        "id": "6f1c1f0e-0000-4000-8000-0000000000a1",
+        "time": "2025-01-02T03:04:05+07:00",
+        "type": "household.registered",
+        "dataversion": 1,
+        "causation_id": None,
+    },
+    "eligibility.assessed.v1": lambda: {
+        "id": "6f1c1f0e-0000-4000-8000-0000000000b1",
+        "type": "eligibility.assessed",
+        "source": "eligibility",
+        "time": "2025-01-02T03:04:06+07:00",
+        "subject": "6f1c1f0e-0000-4000-8000-000000000001",
+        "dataversion": 1,
+        "correlation_id": "6f1c1f0e-0000-4000-8000-000000000002",
+        "causation_id": "6f1c1f0e-0000-4000-8000-0000000000a1",
+        "data": {
+            "household_id": "6f1c1f0e-0000-4000-8000-000000000001",
+            "programme": "jscm",
+            "region_code": "3672011001",
+            "rule_set": "starter-v1",
+            "score": 62.5,
+            "eligible": True,
+            "components": ["toddler"],
+            "member_counts": {"toddlers": 1},
+            "explanation": [{"indicator": "no_electricity", "observed": True, "points": 10.0}],
+        },
+    },
+    "visit.scheduled.v1": lambda: {
+        "id": "6f1c1f0e-0000-4000-8000-0000000000c1",
+        "type": "visit.scheduled",
+        "source": "monitoring",
+        "time": "2025-01-02T03:04:07+07:00",
+        "subject": "6f1c1f0e-0000-4000-8000-000000000001",
+        "dataversion": 1,
+        "correlation_id": "6f1c1f0e-0000-4000-8000-000000000002",
+        "data": {
+            "household_id": "6f1c1f0e-0000-4000-8000-000000000001",
+            "visit_id": "6f1c1f0e-0000-4000-8000-0000000000c2",
+            "kind": "first_visit",
+            "due_date": "2025-01-09",
+        },
+    },
+}
+
+# A topic carrying several event classes: its reader picks the class by type and dataversion.
+MIXED = Topic("test.mixed", partitions=1, events=ALL_EVENTS, description="every event on one topic")
+
+# Rules a reader still enforces, whatever it tolerates: (what breaks, path, new value or DELETE).
+DELETE = object()
+COMMON_BREAKS = [
+    ("unknown type", ("type",), "household.renamed"),
+    ("unknown dataversion", ("dataversion",), 2),
+    ("missing envelope field", ("source",), DELETE),
+    ("missing data", ("data",), DELETE),
+    ("wrong envelope type", ("correlation_id",), "not-a-uuid"),
+    ("wrong data type", ("data", "household_id"), 42),
+]
+NESTED_BREAKS = {
+    "household.registered.v1": [
+        ("missing member field", ("data", "members", 0, "nik"), DELETE),
+        ("wrong member type", ("data", "members", 0, "sex"), "X"),
+        ("wrong welfare type", ("data", "welfare", "installed_power_va"), "a lot"),
+        ("broken constraint", ("data", "members"), []),
+    ],
+    "eligibility.assessed.v1": [
+        ("missing explanation field", ("data", "explanation", 0, "points"), DELETE),
+        ("wrong count", ("data", "member_counts", "toddlers"), -1),
+        ("missing data field", ("data", "rule_set"), DELETE),
+    ],
+    "visit.scheduled.v1": [
+        ("unknown kind", ("data", "kind"), "house_party"),
+        ("wrong date", ("data", "due_date"), "next week"),
+    ],
+}
+
+
+def _by_name(name: str) -> type[Event]:
+    return next(cls for cls in ALL_EVENTS if cls.schema_name() == name)
+
+
+def _with_unknown_fields(value):
+    """The record as a newer compatible producer might write it: unknown fields in every object."""
+    if isinstance(value, dict):
+        return {**{k: _with_unknown_fields(v) for k, v in value.items()}, **copy.deepcopy(UNKNOWN)}
+    if isinstance(value, list):
+        return [_with_unknown_fields(v) for v in value]
+    return value
+
+
+def _object_paths(value, path=()):
+    if isinstance(value, dict):
+        yield path
+        for key, item in value.items():
+            yield from _object_paths(item, (*path, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _object_paths(item, (*path, index))
+
+
+def _broken(record: dict, path: tuple, value) -> dict:
+    record = copy.deepcopy(record)
+    *parents, last = path
+    target = record
+    for step in parents:
+        target = target[step]
+    if value is DELETE:
+        del target[last]
+    else:
+        target[last] = value
+    return record
+
+
+def _raw(record: dict) -> bytes:
+    return json.dumps(record).encode()
+
+
+def test_every_event_version_has_a_sample_for_the_compatibility_tests():
+    assert sorted(SAMPLES) == sorted(cls.schema_name() for cls in ALL_EVENTS)
+    assert sorted(NESTED_BREAKS) == sorted(SAMPLES)
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_an_old_reader_accepts_a_newer_compatible_version(name):
+    cls, record = _by_name(name), SAMPLES[name]()
+    newer = _with_unknown_fields(record)
+    assert newer["data"]["x_added_later"] and newer["x_added_later_object"]  # top level and data ...
+    read = topic_of(cls).parse(_raw(newer))
+
+    assert type(read) is cls
+    assert read == topic_of(cls).parse(_raw(record)) == cls.model_validate(record)
+    assert read.to_bytes() == cls.model_validate(record).to_bytes()  # nothing unknown is carried on
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_a_reader_of_a_topic_with_several_events_is_tolerant_too(name):
+    cls, record = _by_name(name), SAMPLES[name]()
+    read = MIXED.parse(_raw(_with_unknown_fields(record)))
+    assert type(read) is cls and read == cls.model_validate(record)
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "value"),
+    [pytest.param(name, path, value, id=f"{name}: {rule}")
+     for name in sorted(SAMPLES) for rule, path, value in COMMON_BREAKS + NESTED_BREAKS[name]],
+)
+@pytest.mark.parametrize("extras", [False, True], ids=["exact", "with-unknown-fields"])
+def test_a_record_breaking_a_rule_is_still_refused(name, path, value, extras):
+    cls, record = _by_name(name), SAMPLES[name]()
+    if extras:
+        record = _with_unknown_fields(record)
+    for topic in (topic_of(cls), MIXED):  # one event class, or chosen by type and dataversion
+        with pytest.raises(ValidationError):
+            topic.parse(_raw(_broken(record, path, value)))
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_producers_stay_strict_about_unknown_fields(name):
+    cls, record = _by_name(name), SAMPLES[name]()
+    with pytest.raises(ValidationError) as error:
+        cls.model_validate(_with_unknown_fields(record))
+    problems = error.value.errors()
+    assert {p["type"] for p in problems} == {"extra_forbidden"}
+    refused_in = {p["loc"][:-1] for p in problems}
+    assert refused_in == set(_object_paths(record))  # the envelope, data and every nested object
+    with pytest.raises(ValidationError):
+        cls.model_validate_json(_raw(_with_unknown_fields(record)))
+    with pytest.raises(ValidationError):
+        cls(**{**record, "surprise": 1})
+
+
+def test_producing_code_cannot_build_a_nested_object_with_an_unknown_field():
+    with pytest.raises(ValidationError, match="extra_forbidden|Extra inputs"):
+        Member(nik="3672011203800001", name="A", sex="M", birth_date="1980-03-12", relation="head", phone="x")
 
 
 def _registered() -> dict:

@@ -24,7 +24,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
-from pydantic import SkipValidation
+from pydantic import Field, SkipValidation
 
 from ejsika_contracts import Topic
 
@@ -107,9 +107,12 @@ class Service:
                 raise
 
         handle.__name__ = f"apply_{topic.name.replace('.', '_')}"
-        # The annotation documents the topic's events in the AsyncAPI document; the records
-        # themselves are validated by the consumer, one by one.
-        handle.__annotations__ = {"body": list[SkipValidation[_events_of(topic)]]}
+        # The annotation is what the AsyncAPI document says a message of the channel is: one
+        # event, as the publisher declares it (a Kafka record is one event; batching is how this
+        # consumer reads them, not part of the contract). At run time `body` is the batch of raw
+        # records from `_records`: SkipValidation keeps FastStream from checking it against the
+        # annotation, and the consumer parses each record itself.
+        handle.__annotations__ = {"body": SkipValidation[_events_of(topic)]}
         # Several consumers of one group in one process split the partitions between them: while
         # one waits for its transaction to commit, another computes its batch. Each partition
         # still has one consumer, so the order per household holds.
@@ -278,6 +281,13 @@ def _report_crash(task: asyncio.Task) -> None:
 
 
 def _events_of(topic: Topic) -> Any:
+    """The schema of one message of `topic`: its event, or one of its events.
+
+    A union is titled so that both sides of the channel refer to one schema by that name.
+    """
     if len(topic.events) == 1:
         return topic.events[0]
-    return Annotated[Union[topic.events], "by type and dataversion"]
+    title = "".join(part.capitalize() for part in topic.name.replace("-", ".").split(".")) + "Event"
+    return Annotated[Union[topic.events], Field(
+        title=title, description="One of the topic's events, told apart by `type` and `dataversion`.",
+    )]

@@ -14,6 +14,7 @@ from typing import Literal
 from uuid import UUID
 
 import asyncpg
+from pydantic import BaseModel
 
 Action = Literal["read", "write", "share"]
 
@@ -49,8 +50,9 @@ async def record(
     )
 
 
-@dataclass(frozen=True)
-class ProcessingRecord:
+class ProcessingRecord(BaseModel):
+    """One line of the record, as stored and as answered (`id` orders it)."""
+
     id: int
     at: datetime
     subject: str
@@ -86,5 +88,5 @@ async def trail(
         " FROM processing_records WHERE household_id = ANY($1::uuid[]) AND id > $2 ORDER BY id LIMIT $3",
         list(household_ids), after, limit + 1,
     )
-    page = [ProcessingRecord(**dict(r)) for r in rows[:limit]]
+    page = [ProcessingRecord.model_validate(dict(r)) for r in rows[:limit]]
     return page, (page[-1].id if len(rows) > limit else None)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import TYPE_CHECKING
 from uuid import UUID
 
@@ -18,25 +17,8 @@ if TYPE_CHECKING:
     from .service import Service
 
 
-class ProcessingRecordOut(BaseModel):
-    at: datetime
-    subject: str
-    role: str
-    client_id: str | None
-    action: str
-    household_id: UUID
-    fields: list[str]
-    channel: str
-    purpose: str
-    correlation_id: UUID | None
-
-    @classmethod
-    def of(cls, record: processing.ProcessingRecord) -> ProcessingRecordOut:
-        return cls(**{k: v for k, v in vars(record).items() if k != "id"})
-
-
 class ProcessingRecordsOut(BaseModel):
-    items: list[ProcessingRecordOut]
+    items: list[processing.ProcessingRecord]
     next_cursor: str | None
 
 
@@ -61,7 +43,7 @@ def processing_routes(service: Service) -> APIRouter:
             raise Problem(404, "no such household")
         page, last = await processing.trail(service.pool, [household_id], after, limit)
         return ProcessingRecordsOut(
-            items=[ProcessingRecordOut.of(r) for r in page],
+            items=page,
             next_cursor=processing.encode_cursor(last) if last is not None else None,
         )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import time
@@ -91,3 +92,33 @@ def terminate(proc: subprocess.Popen, sig: int, timeout: float) -> None:
         except ProcessLookupError:
             pass
     proc.wait()
+
+
+def maven(what: str) -> str:
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise EmbeddedError(f"Maven (`mvn`) is needed once to fetch {what} but is not on PATH")
+    return mvn
+
+
+def run_checked(cmd: list[str], what: str, ok: Callable[[], bool] = lambda: True, **options) -> None:
+    """Run a set-up command; EmbeddedError with the tail of its output if it fails or `ok()` is false."""
+    result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, **options)
+    if result.returncode != 0 or not ok():
+        output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
+        raise EmbeddedError(f"{what} failed (exit {result.returncode}):\n{output}")
+
+
+def publish(built: Path, target: Path) -> None:
+    """Move a fetched or built folder into the cache as `target`, marked complete, once.
+
+    Two runs fetching at the same time each build their own folder; the first rename wins.
+    """
+    (built / ".complete").touch()
+    if target.exists() and not (target / ".complete").exists():
+        shutil.rmtree(target)  # leftover of an interrupted run
+    try:
+        built.rename(target)
+    except OSError:
+        if not (target / ".complete").exists():
+            raise

@@ -13,7 +13,9 @@ import threading
 import uuid
 from pathlib import Path
 
-from ._util import EmbeddedError, Progress, check_port_free, port_in_use, terminate, wait_ready
+from ._util import (
+    EmbeddedError, Progress, check_port_free, maven, port_in_use, publish, run_checked, terminate, wait_ready,
+)
 
 KAFKA_VERSION = "4.3.1"
 # Kafka's pom brings log4j-api/core but no SLF4J binding; this one must match its slf4j-api 1.7.
@@ -110,9 +112,7 @@ def ensure_jars(progress: Progress = print, version: str = KAFKA_VERSION) -> Pat
     libs = cache_dir() / f"kafka-{version}" / "libs"
     if (libs / ".complete").exists():
         return libs
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise EmbeddedError("Maven (`mvn`) is needed once to fetch the Kafka jars but is not on PATH")
+    mvn = maven("the Kafka jars")
     progress(f"fetching Apache Kafka {version} jars from Maven Central (once)…")
     libs.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=".fetch-", dir=libs.parent))
@@ -129,18 +129,8 @@ def ensure_jars(progress: Progress = print, version: str = KAFKA_VERSION) -> Pat
         fetched = work / "libs"
         cmd = [mvn, "-q", "-B", "-Dstyle.color=never", "-f", str(work / "pom.xml"),
                "dependency:copy-dependencies", f"-DoutputDirectory={fetched}", "-DincludeScope=runtime"]
-        result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0 or not any(fetched.glob("kafka_2.13-*.jar")):
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-            raise EmbeddedError(f"Maven could not fetch Kafka {version} (exit {result.returncode}):\n{output}")
-        (fetched / ".complete").touch()
-        if libs.exists() and not (libs / ".complete").exists():
-            shutil.rmtree(libs)  # leftover of an interrupted older layout
-        try:
-            fetched.rename(libs)
-        except OSError:
-            if not (libs / ".complete").exists():  # otherwise a concurrent run won the race
-                raise
+        run_checked(cmd, f"fetching Kafka {version} with Maven", ok=lambda: any(fetched.glob("kafka_2.13-*.jar")))
+        publish(fetched, libs)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(f"Kafka jars cached in {libs}")
@@ -234,9 +224,7 @@ class EmbeddedKafka:
     def _format(self, base_cmd: list[str], props: Path) -> None:
         self._progress(f"formatting Kafka storage in {self.dir / 'data'}…")
         cmd = [*base_cmd, _STORAGE_TOOL, "format", "--cluster-id", _cluster_id(), "--config", str(props)]
-        result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        if result.returncode != 0:
-            raise EmbeddedError(f"formatting Kafka storage failed:\n{result.stdout}{result.stderr}")
+        run_checked(cmd, "formatting Kafka storage")
 
     def _serves_requests(self) -> bool:
         return port_in_use(self.port) and _run_async(_has_live_broker(self.bootstrap))

@@ -28,7 +28,9 @@ from typing import Any
 
 import httpx
 
-from ._util import EmbeddedError, Progress, check_port_free, port_in_use, terminate, wait_ready
+from ._util import (
+    EmbeddedError, Progress, check_port_free, maven, port_in_use, publish, run_checked, terminate, wait_ready,
+)
 from .kafka import _java, cache_dir
 
 KEYCLOAK_VERSION = "26.4.7"
@@ -56,9 +58,7 @@ def ensure_keycloak(progress: Progress = print, version: str = KEYCLOAK_VERSION)
     home = cache_dir() / f"keycloak-{version}"
     if (home / ".complete").exists():
         return home
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise EmbeddedError("Maven (`mvn`) is needed once to fetch Keycloak but is not on PATH")
+    mvn = maven("Keycloak")
     java = _java()
     progress(f"fetching Keycloak {version} from Maven Central and building it (once)…")
     home.parent.mkdir(parents=True, exist_ok=True)
@@ -67,32 +67,18 @@ def ensure_keycloak(progress: Progress = print, version: str = KEYCLOAK_VERSION)
         artifact = f"org.keycloak:keycloak-quarkus-dist:{version}:tar.gz"
         cmd = [mvn, "-q", "-B", "-Dstyle.color=never", f"{_MAVEN_DEPENDENCY_PLUGIN}:copy",
                f"-Dartifact={artifact}", f"-DoutputDirectory={work}"]
-        result = subprocess.run(cmd, capture_output=True, text=True, stdin=subprocess.DEVNULL, cwd=work)
+        run_checked(cmd, f"fetching {artifact} with Maven", ok=lambda: any(work.glob("keycloak-quarkus-dist-*.tar.gz")),
+                    cwd=work)
         archives = list(work.glob("keycloak-quarkus-dist-*.tar.gz"))
-        if result.returncode != 0 or not archives:
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-            raise EmbeddedError(f"Maven could not fetch {artifact} (exit {result.returncode}):\n{output}")
         with tarfile.open(archives[0]) as archive:
             archive.extractall(work, filter="data")
         archives[0].unlink()
         built = work / f"keycloak-{version}"
         if not (built / "bin" / "kc.sh").exists():
             raise EmbeddedError(f"the Keycloak {version} archive has no keycloak-{version}/bin/kc.sh")
-        result = subprocess.run(
-            [str(built / "bin" / "kc.sh"), "build", "--db=dev-file"],
-            capture_output=True, text=True, stdin=subprocess.DEVNULL, env=_keycloak_env(java),
-        )
-        if result.returncode != 0:
-            output = "\n".join((result.stdout + result.stderr).splitlines()[-30:])
-            raise EmbeddedError(f"building Keycloak {version} failed (exit {result.returncode}):\n{output}")
-        (built / ".complete").touch()
-        if home.exists() and not (home / ".complete").exists():
-            shutil.rmtree(home)  # leftover of an interrupted run
-        try:
-            built.rename(home)
-        except OSError:
-            if not (home / ".complete").exists():  # otherwise a concurrent run won the race
-                raise
+        run_checked([str(built / "bin" / "kc.sh"), "build", "--db=dev-file"], f"building Keycloak {version}",
+                    env=_keycloak_env(java))
+        publish(built, home)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     progress(f"Keycloak cached in {home}")

@@ -10,6 +10,7 @@ from aiokafka.structs import ConsumerRecord
 from pydantic import ValidationError
 
 from .logs import mask_identifiers
+from .problems import field_path
 
 PREFIX = "ejsika-dlq-"
 MAX_ERROR_CHARS = 2000
@@ -41,10 +42,10 @@ def describe(error: BaseException) -> str:
     """An error text safe to store and show: no input values, no NIK."""
     if isinstance(error, ValidationError):
         parts = [
-            f"{'.'.join(map(str, e['loc'])) or '(root)'}: {e['msg']}"
+            f"{field_path(tuple(e['loc']), e['type']) if e['loc'] else '(root)'}: {e['msg']}"
             for e in error.errors(include_url=False, include_input=False, include_context=False)
         ]
-        return f"{error.error_count()} validation error(s): " + "; ".join(parts)
+        return mask_identifiers(f"{error.error_count()} validation error(s): " + "; ".join(parts))
     frame = traceback.extract_tb(error.__traceback__)[-1] if error.__traceback__ else None
     where = f" at {frame.filename.rsplit('/', 1)[-1]}:{frame.lineno}" if frame else ""
     return mask_identifiers(f"{type(error).__name__}: {error}{where}")

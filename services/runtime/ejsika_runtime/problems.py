@@ -59,9 +59,18 @@ def problem_response(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status, headers=headers, media_type=MEDIA_TYPE)
 
 
-def field_path(loc: tuple[Any, ...]) -> str:
-    """("body", "members", 2, "nik") -> "members[2].nik"; query and path parameters keep their place."""
+UNKNOWN_FIELD = "(unknown field)"
+
+
+def field_path(loc: tuple[Any, ...], rule: str | None = None) -> str:
+    """("body", "members", 2, "nik") -> "members[2].nik"; query and path parameters keep their place.
+
+    The name of a field the schema does not know is the sender's text (a NIK or a name sent as a
+    key, say), so it is never repeated.
+    """
     parts = list(loc[1:] if loc and loc[0] == "body" else loc)
+    if rule == "extra_forbidden" and parts:
+        parts[-1] = UNKNOWN_FIELD
     path = ""
     for part in parts:
         path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
@@ -113,5 +122,6 @@ def install(app: FastAPI) -> None:
         found = error.errors()
         if any(e["type"] == "json_invalid" for e in found):
             return problem_response(400, "the body is not valid JSON")
-        errors = [FieldError(field=field_path(tuple(e["loc"])), rule=e["type"], reason=_reason(e)) for e in found]
+        errors = [FieldError(field=field_path(tuple(e["loc"]), e["type"]), rule=e["type"], reason=_reason(e))
+                  for e in found]
         return problem_response(422, "the request breaks the rules listed in errors", errors)

@@ -201,6 +201,7 @@ def test_rate_limit_refills():
 def test_field_paths_name_the_place_not_the_value():
     assert field_path(("body", "registrations", 3, "members", 2, "nik")) == "registrations[3].members[2].nik"
     assert field_path(("query", "limit")) == "query.limit"
+    assert field_path(("body", "members", 0, "3672014101900001"), "extra_forbidden") == "members[0].(unknown field)"
 
 
 def test_symmetric_algorithms_are_refused_by_the_settings():

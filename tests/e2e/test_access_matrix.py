@@ -53,7 +53,7 @@ class World:
     def fresh(self, role: str, in_scope: bool) -> dict:
         """A registration the caller may (or may not) register, by its area and programme."""
         body = self.families.registration(programme="jscm" if in_scope else "jamsosratu")
-        body["region_code"] = "3672011001" if in_scope else "3602012001"
+        body["region_code"] = "3672011001" if in_scope else "3602012002"
         if role == "operator" and not in_scope:
             body["programme"] = "jamsosratu"
         return body
@@ -181,7 +181,7 @@ def world(platform: Platform) -> World:
     families = Families(seed=909)
     own = families.registration(programme="jscm")
     other = families.registration(programme="jamsosratu")
-    other["region_code"] = "3602012001"
+    other["region_code"] = "3602012002"
     for body, who in ((own, "pendamping-demo"), (other, "pendamping-other")):
         answer = platform.client(user=who, service="registry").post("/households", json=body)
         assert answer.status_code == 201, answer.text

@@ -63,30 +63,66 @@ def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(plat
 
 
 def test_bad_requests_get_a_reason_and_change_nothing(platform: Platform):
+    from ejsika_registry.registrations import household_id_for
+
     families = Families(seed=202)
-    body = families.registration()
-    body["members"][0]["birth_date"] = "1901-01-01"
-    response = platform.client("registry").post("/households", json=body, timeout=10)
-    assert response.status_code == 422
-    assert "birth_date does not match the NIK" in response.text
-    assert body["members"][0]["nik"] not in response.text
+    registry = platform.client("registry")
+
+    # A NIK that contradicts the declared birth date (an office typo) does not cost the family its help:
+    # the member is registered with a flag for an operator to review.
+    typo = families.registration()
+    typo["members"][0]["birth_date"] = "1901-01-01"
+    response = registry.post("/households", json=typo, timeout=10)
+    assert response.status_code == 201, response.text
+    members = registry.get(f"/households/{response.json()['household_id']}", timeout=10).json()["members"]
+    assert [m["quality_flags"] for m in members] == [["nik_birth_date_mismatch"]] + [[]] * (len(members) - 1)
+
+    unknown_village = families.registration()
+    unknown_village["region_code"] = "3699012001"
+    impossible = families.registration()
+    nik = impossible["members"][0]["nik"]
+    impossible["members"][0]["nik"] = nik[:6] + "32" + nik[8:]  # the 32nd day of a month
+    for body, error in [(unknown_village, ("region_code", "region_code")),
+                        (impossible, ("members[0].nik", "nik_birth_date"))]:
+        response = registry.post("/households", json=body, timeout=10)
+        assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
+        assert [(e["field"], e["rule"]) for e in response.json()["errors"]] == [error], response.text
+        assert "3699012001" not in response.text and body["members"][0]["nik"] not in response.text
 
     malformed = families.registration()
     malformed["members"][0]["nik"] = malformed["members"][0]["nik"][:15]
     malformed["members"][0]["name"] = ""
-    response = platform.client("registry").post("/households", json=malformed, timeout=10)
+    response = registry.post("/households", json=malformed, timeout=10)
     assert response.status_code == 422 and response.headers["content-type"] == "application/problem+json"
     assert {e["field"] for e in response.json()["errors"]} == {"members[0].nik", "members[0].name"}
     assert malformed["members"][0]["nik"] not in response.text
     assert all(set(e) == {"field", "rule"} for e in response.json()["errors"]), "invalid values are not echoed"
 
+    # In a batch, a row that breaks the schema or a rule is answered in its own result; the others go in.
+    valid = families.registrations(2)
+    response = registry.post("/households/batch", json={"registrations": [valid[0], malformed, unknown_village,
+                                                                         valid[1]]}, timeout=30)
+    assert response.status_code == 200, response.text
+    results = response.json()["results"]
+    assert [r["result"] for r in results] == ["registered", "invalid", "rejected", "registered"]
+    assert [r["request_id"] for r in results] == [b["request_id"] for b in (valid[0], malformed, unknown_village,
+                                                                            valid[1])]
+    assert {(e["field"], e["rule"]) for e in results[1]["errors"]} == {
+        ("members[0].nik", "string_pattern_mismatch"), ("members[0].name", "string_too_short")}
+    assert [(e["field"], e["rule"]) for e in results[2]["errors"]] == [("region_code", "region_code")]
+    assert malformed["members"][0]["nik"] not in response.text and "3699012001" not in response.text
+    for refused in (malformed, unknown_village, impossible):
+        assert registry.get(f"/households/{household_id_for(uuid.UUID(refused['request_id']))}",
+                            timeout=10).status_code == 404, "a refused registration changes nothing"
+
     good = families.registration()
-    assert platform.client("registry").post("/households", json=good, timeout=10).status_code == 201
+    assert registry.post("/households", json=good, timeout=10).status_code == 201
     twin = families.registration()
     twin["members"][0] = {**good["members"][0]}
     twin["members"][0]["relation"] = "head"
-    clash = platform.client("registry").post("/households", json=twin, timeout=10)
+    clash = registry.post("/households", json=twin, timeout=10)
     assert clash.status_code == 409 and "already registered" in clash.text
+    assert good["members"][0]["nik"] not in clash.text
 
 
 def test_killing_services_mid_flow_loses_nothing(platform: Platform):

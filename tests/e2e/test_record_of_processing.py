@@ -80,7 +80,7 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
 def test_a_nik_outside_the_callers_programme_finds_nothing(platform: Platform):
     families = Families(seed=607)
     body = families.registration(programme="jamsosratu")
-    body["region_code"] = "3602012001"
+    body["region_code"] = "3602012002"
     assert platform.client("registry", user="pendamping-other").post("/households", json=body).status_code == 201
     answer = platform.client("registry", role="operator").post(  # operator of jscm
         "/data-subject-requests", json={"nik": body["members"][0]["nik"]})

@@ -21,6 +21,12 @@ class Member(Contract):
     in_school: bool = False
     pregnant: bool = False
     disability: bool = False
+    quality_flags: tuple[str, ...] = Field(
+        default=(), exclude_if=lambda flags: not flags,
+        description="Set by the registry, for an operator to review: what in the member's data looks wrong "
+                    "without refusing the family, e.g. nik_birth_date_mismatch, nik_sex_mismatch (the NIK "
+                    "contradicts the declared birth date or sex). Left out when there is none.",
+    )
 
 
 class WelfareIndicators(Contract):

@@ -2,28 +2,40 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
 from fastapi import APIRouter, Header, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SkipValidation, TypeAdapter, ValidationError
+from pydantic.json_schema import SkipJsonSchema
 
 from ejsika_contracts import Contract, HouseholdRegisteredData, Member, WelfareIndicators
 from ejsika_contracts.values import KkNumber, Nik, ProgrammeCode, VillageCode
 from ejsika_runtime import processing, scopes
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
-from ejsika_runtime.processing_api import ProcessingRecordOut
-from ejsika_runtime.problems import FieldError, Problem, documented
+from ejsika_runtime.problems import FieldError, Problem, documented, field_path
 from ejsika_runtime.service import Service
 
 from . import households
 from .domain.identifiers import nik_digest
+from .domain.registration import Violation
 from .registrations import ConcurrentRegistration, Outcome, household_id_for, register_all
 
 MAX_BATCH = 1000
 STAFF = (Role.PENDAMPING, Role.SUPERVISOR, Role.OPERATOR)
+
+
+class MemberIn(Member):
+    """A member as the caseworker app declares it: the event's Member, less what the registry sets.
+
+    A subclass, so that a validated registration is the event's data as it is, with no copy (a batch
+    holds some 3,500 members); an event serializes it as a Member.
+    """
+
+    quality_flags: SkipJsonSchema[tuple[()]] = Field(default=(), exclude=True)
 
 
 class Registration(Contract):
@@ -32,7 +44,7 @@ class Registration(Contract):
     region_code: VillageCode
     kk_number: KkNumber
     address: str = Field(max_length=500)
-    members: list[Member] = Field(min_length=1, max_length=30)
+    members: list[MemberIn] = Field(min_length=1, max_length=30)
     welfare: WelfareIndicators
     pendamping_id: str | None = Field(
         default=None, max_length=64,
@@ -54,10 +66,16 @@ class Registration(Contract):
 
 
 class RegistrationBatch(Contract):
-    registrations: list[Registration] = Field(min_length=1, max_length=MAX_BATCH)
+    # Each row is checked on its own (`parse_batch`): a row that breaks the schema is answered in its
+    # own result and the others still go in. The schema documented is still that of a Registration.
+    registrations: list[SkipValidation[Registration]] = Field(
+        min_length=1, max_length=MAX_BATCH,
+        description="Each one is checked on its own: one that breaks the schema answers `invalid` in its result.")
 
 
-Result = Literal["registered", "already_registered", "rejected", "duplicate_member", "request_id_taken"]
+ROW = TypeAdapter(Registration)
+
+Result = Literal["registered", "already_registered", "rejected", "duplicate_member", "request_id_taken", "invalid"]
 
 
 class RegistrationOut(BaseModel):
@@ -66,10 +84,50 @@ class RegistrationOut(BaseModel):
 
 
 class RegistrationResult(BaseModel):
-    request_id: UUID
+    request_id: UUID | None = Field(description="The row's request_id; null for an invalid row without a readable one.")
     household_id: UUID | None
     result: Result
     reason: str | None
+    errors: list[FieldError] | None = Field(
+        default=None, description="For an invalid, rejected or duplicate_member row: each field and the rule it "
+                                  "broke (never the value), with the row's fields named as in a Registration.")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a batch: its registration, or the schema errors that kept it out."""
+
+    registration: Registration | None
+    request_id: UUID | None = None
+    errors: tuple[FieldError, ...] = ()
+
+
+def parse_batch(registrations: list[Any]) -> list[Row]:
+    rows = []
+    for raw in registrations:
+        try:
+            rows.append(Row(ROW.validate_python(raw)))
+        except ValidationError as error:
+            rows.append(Row(None, _request_id_of(raw), tuple(_schema_errors(error))))
+    return rows
+
+
+def _schema_errors(error: ValidationError) -> list[FieldError]:
+    """The field and rule of each error, as the runtime names them for a whole body: never a value."""
+    found = error.errors(include_url=False, include_context=False, include_input=False)
+    return [FieldError(field=field_path(tuple(e["loc"]), e["type"]) if e["loc"] else "registration", rule=e["type"])
+            for e in found]
+
+
+def _request_id_of(raw: Any) -> UUID | None:
+    try:
+        return UUID(raw["request_id"]) if isinstance(raw, dict) and isinstance(raw.get("request_id"), str) else None
+    except ValueError:
+        return None
+
+
+def _field_errors(violations: tuple[Violation, ...]) -> list[FieldError]:
+    return [FieldError(field=v.field, rule=v.rule, reason=v.reason) for v in violations]
 
 
 class BatchOut(BaseModel):
@@ -85,6 +143,8 @@ class MemberOut(BaseModel):
     in_school: bool
     pregnant: bool
     disability: bool
+    quality_flags: list[str] = Field(description="What in the member's data an operator should review, "
+                                                 "e.g. nik_birth_date_mismatch, nik_sex_mismatch.")
 
 
 class HistoryOut(BaseModel):
@@ -121,7 +181,7 @@ class DataSubjectOut(BaseModel):
     households: list[HouseholdOut] = Field(
         description="Every household the person is a member of here, with its history. Ask each other "
                     "service's GET /processing-records?household_id=… for its part of the trail.")
-    processing_records: list[ProcessingRecordOut] = Field(description="Who processed these households here, oldest first.")
+    processing_records: list[processing.ProcessingRecord] = Field(description="Who processed these households here, oldest first.")
 
 
 def _scope_problem(caller: Caller, registration: Registration) -> str | None:
@@ -180,9 +240,10 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
     ) -> RegistrationOut:
         (outcome,) = await run([registration], x_correlation_id, caller)
         if outcome.result == "rejected":
-            raise Problem(422, outcome.reason, errors=[FieldError(field="body", rule="registration")])
+            raise Problem(422, outcome.reason,
+                          errors=_field_errors(outcome.errors) or [FieldError(field="body", rule="registration")])
         if outcome.result in ("duplicate_member", "request_id_taken"):
-            raise Problem(409, outcome.reason)
+            raise Problem(409, outcome.reason, errors=_field_errors(outcome.errors) or None)
         if outcome.result == "already_registered":
             response.status_code = 200
         return RegistrationOut(household_id=outcome.household_id, result=outcome.result)
@@ -192,9 +253,20 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
     async def register_batch(
         batch: RegistrationBatch, x_correlation_id: str | None = Header(default=None), caller: Caller = register_as,
     ) -> BatchOut:
-        outcomes = await run(batch.registrations, x_correlation_id, caller)
-        return BatchOut(results=[RegistrationResult(request_id=o.request_id, household_id=o.household_id,
-                                                    result=o.result, reason=o.reason) for o in outcomes])
+        rows = parse_batch(batch.registrations)
+        valid = [row.registration for row in rows if row.registration is not None]
+        outcomes = iter(await run(valid, x_correlation_id, caller) if valid else [])
+        results = []
+        for row in rows:
+            if row.registration is None:
+                results.append(RegistrationResult(request_id=row.request_id, household_id=None, result="invalid",
+                                                  reason="the registration breaks the schema: see errors",
+                                                  errors=list(row.errors)))
+                continue
+            o = next(outcomes)
+            results.append(RegistrationResult(request_id=o.request_id, household_id=o.household_id, result=o.result,
+                                              reason=o.reason, errors=_field_errors(o.errors) or None))
+        return BatchOut(results=results)
 
     @router.get("/households/{household_id:uuid}", response_model=HouseholdOut)
     async def get_household(
@@ -226,7 +298,7 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
             trail, _ = await processing.trail(conn, visible, limit=10_000)
         return DataSubjectOut(
             households=[HouseholdOut(**h, pendamping_id=s.pendamping_id) for s, h in found],
-            processing_records=[ProcessingRecordOut.of(r) for r in trail],
+            processing_records=trail,
         )
 
     return router

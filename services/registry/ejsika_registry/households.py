@@ -16,7 +16,7 @@ from .domain.identifiers import nik_digest
 # The fields of a household that are personal data, as named in the record of processing.
 PERSONAL_FIELDS = ("kk_number", "address", "welfare", "members.nik", "members.name", "members.sex",
                    "members.birth_date", "members.relation", "members.in_school", "members.pregnant",
-                   "members.disability")
+                   "members.disability", "members.quality_flags")
 
 
 async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegistered], nik_key: bytes) -> set[UUID]:
@@ -42,11 +42,11 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
         "members",
         records=[
             (hid, i, m.nik, nik_digest(nik_key, m.nik), m.name, m.sex, m.birth_date, m.relation, m.in_school,
-             m.pregnant, m.disability)
+             m.pregnant, m.disability, list(m.quality_flags))
             for hid, i, m in members
         ],
         columns=["household_id", "position", "nik", "nik_digest", "name", "sex", "birth_date", "relation",
-                 "in_school", "pregnant", "disability"],
+                 "in_school", "pregnant", "disability", "quality_flags"],
     )
     await scopes.remember(conn, [
         scopes.HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, e.data.pendamping_id)
@@ -119,7 +119,7 @@ async def find(conn: asyncpg.Connection, household_id: UUID) -> dict | None:
     if household is None:
         return None
     members = await conn.fetch(
-        "SELECT nik, name, sex, birth_date, relation, in_school, pregnant, disability"
+        "SELECT nik, name, sex, birth_date, relation, in_school, pregnant, disability, quality_flags"
         " FROM members WHERE household_id = $1 ORDER BY position",
         household_id,
     )

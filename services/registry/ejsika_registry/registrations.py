@@ -12,7 +12,7 @@ from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from . import households
-from .domain.registration import RegistrationRejected, register
+from .domain.registration import RegistrationRejected, Violation, register
 
 REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "urn:ejsika:registry:registration-request")
 
@@ -30,8 +30,9 @@ class ConcurrentRegistration(Exception):
 class Outcome:
     request_id: UUID
     household_id: UUID | None
-    result: str  # registered | already_registered | rejected | duplicate_member
+    result: str  # registered | already_registered | rejected | duplicate_member | request_id_taken | invalid
     reason: str | None = None
+    errors: tuple[Violation, ...] = ()  # the rules broken, field by field
 
 
 async def register_all(
@@ -43,7 +44,7 @@ async def register_all(
         try:
             accepted.append((request_id, register(data, correlation_id)))
         except RegistrationRejected as error:
-            outcomes[request_id] = Outcome(request_id, None, "rejected", str(error))
+            outcomes[request_id] = Outcome(request_id, None, "rejected", str(error), error.violations)
 
     ids = [event.data.household_id for _, event in accepted]
     existing = {r["id"] for r in await uow.conn.fetch("SELECT id FROM households WHERE id = ANY($1::uuid[])", ids)}
@@ -55,10 +56,11 @@ async def register_all(
     claimed = await households.registered_niks(uow.conn, [m.nik for _, e in candidates for m in e.data.members])
     to_insert = []
     for rid, event in candidates:
-        clashes = [i for i, m in enumerate(event.data.members, start=1) if m.nik in claimed]
+        clashes = [i for i, m in enumerate(event.data.members) if m.nik in claimed]
         if clashes:
-            outcomes[rid] = Outcome(rid, None, "duplicate_member",
-                                    f"member {clashes[0]} is already registered in a household")
+            reason = "a member is already registered in a household"
+            outcomes[rid] = Outcome(rid, None, "duplicate_member", reason,
+                                    tuple(Violation(f"members[{i}].nik", "nik_registered", reason) for i in clashes))
             continue
         claimed.update(m.nik for m in event.data.members)
         to_insert.append(event)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
@@ -11,41 +12,73 @@ from .identifiers import InvalidIdentifier, check_kk, read_nik
 from .regions import RegionError, check_village_code, programme_for
 
 SOURCE = "registry"
+OLDEST_BIRTH_DATE = date(1900, 1, 1)
+
+
+@dataclass(frozen=True)
+class Violation:
+    """A broken rule: where (`members[1].nik`), which rule, and why, never with the value."""
+
+    field: str
+    rule: str
+    reason: str
 
 
 class RegistrationRejected(ValueError):
-    """The registration breaks a rule; the message names the field, never a person's data."""
+    """The registration breaks one or more rules; the message names them, never a person's data."""
+
+    def __init__(self, violations: list[Violation]) -> None:
+        super().__init__("; ".join(f"{v.field}: {v.reason}" for v in violations))
+        self.violations = tuple(violations)
 
 
-def check_registration(data: HouseholdRegisteredData, today: date | None = None) -> None:
+def check_registration(data: HouseholdRegisteredData, today: date | None = None) -> list[tuple[str, ...]]:
+    """Every rule at once; the answer is the data-quality flags of each member, in order."""
+    today = today or date.today()
+    broken: list[Violation] = []
     try:
         check_village_code(data.region_code)
         programme_for(data.programme, data.region_code)
+    except RegionError as error:
+        broken.append(Violation(error.field, error.rule, str(error)))
+    try:
         check_kk(data.kk_number, today)
-    except (RegionError, InvalidIdentifier) as error:
-        raise RegistrationRejected(str(error)) from None
+    except InvalidIdentifier as error:
+        broken.append(Violation("kk_number", error.rule, str(error)))
     heads = sum(1 for m in data.members if m.relation == "head")
     if heads != 1:
-        raise RegistrationRejected(f"a household needs exactly one head, got {heads}")
+        broken.append(Violation("members", "one_head", f"a household needs exactly one head, got {heads}"))
     seen: set[str] = set()
-    for position, member in enumerate(data.members, start=1):
+    flags: list[tuple[str, ...]] = []
+    for index, member in enumerate(data.members):
+        at = f"members[{index}]"
+        flags.append(())
         if member.nik in seen:
-            raise RegistrationRejected(f"member {position}: NIK repeated within the household")
+            broken.append(Violation(f"{at}.nik", "nik_repeated", "NIK repeated within the household"))
         seen.add(member.nik)
+        plausible = OLDEST_BIRTH_DATE <= member.birth_date <= today
+        if not plausible:
+            broken.append(Violation(f"{at}.birth_date", "birth_date", "birth_date must lie between 1900 and today"))
         try:
-            facts = read_nik(member.nik, today)
+            facts = read_nik(member.nik, today, born=member.birth_date if plausible else None)
         except InvalidIdentifier as error:
-            raise RegistrationRejected(f"member {position}: {error}") from None
-        if facts.birth_date != member.birth_date:
-            raise RegistrationRejected(f"member {position}: birth_date does not match the NIK")
-        if facts.sex != member.sex:
-            raise RegistrationRejected(f"member {position}: sex does not match the NIK")
+            broken.append(Violation(f"{at}.nik", error.rule, str(error)))
+        else:
+            if plausible:
+                flags[-1] = facts.quality_flags(member.birth_date, member.sex)
         if member.pregnant and member.sex != "F":
-            raise RegistrationRejected(f"member {position}: only a woman can be pregnant")
+            broken.append(Violation(f"{at}.pregnant", "pregnant_sex", "only a woman can be pregnant"))
+    if broken:
+        raise RegistrationRejected(broken)
+    return flags
 
 
 def register(data: HouseholdRegisteredData, correlation_id: UUID, today: date | None = None) -> HouseholdRegistered:
-    check_registration(data, today)
+    """The household.registered event; a member whose NIK contradicts what was declared carries its flags."""
+    flags = check_registration(data, today)
+    if any(flags):
+        members = [m.model_copy(update={"quality_flags": f}) if f else m for m, f in zip(data.members, flags)]
+        data = data.model_copy(update={"members": members})
     return HouseholdRegistered(
         source=SOURCE, subject=str(data.household_id), correlation_id=correlation_id, data=data
     )

@@ -1,7 +1,7 @@
 """Synthetic Banten families with well-formed NIK, No. KK and region codes, for demos and tests.
 
 Deterministic for a seed. No real person's data: names come from a short list, NIK serials from
-a counter.
+a counter. The villages and districts are real (the registry checks that they exist).
 """
 
 from __future__ import annotations
@@ -10,8 +10,15 @@ import random
 import uuid
 from datetime import date, timedelta
 
-# Kecamatan of Kota Cilegon (36.72.01-08) and a few of Kab. Serang and Kab. Pandeglang.
-DISTRICTS = [f"3672{d:02d}" for d in range(1, 9)] + ["360401", "360402", "360101", "360102"]
+# Kecamatan of Kota Cilegon (36.72.01-08) and a few of Kab. Serang (Kramatwatu, Bojonegara) and Kab.
+# Pandeglang (Sumur, Cimanggu), each with the codes of its villages: from its first, that many
+# (kelurahan 1xxx, desa 2xxx; Kepmendagri 300.2.2-2138/2025).
+VILLAGES = {
+    "367201": (1001, 6), "367202": (1001, 5), "367203": (1001, 4), "367204": (1001, 6),
+    "367205": (1001, 5), "367206": (1001, 4), "367207": (1001, 6), "367208": (1001, 7),
+    "360405": (2001, 15), "360407": (2001, 11), "360101": (2001, 7), "360102": (2001, 12),
+}
+DISTRICTS = list(VILLAGES)
 GIVEN_NAMES = ["Ahmad", "Siti", "Budi", "Dewi", "Rudi", "Nur", "Agus", "Sri", "Eko", "Wati", "Dedi", "Rina"]
 CRITERIA = [
     "earth_or_bamboo_floor", "bamboo_or_unplastered_walls", "no_private_toilet", "no_electricity",
@@ -57,7 +64,8 @@ class Families:
             programme = "jscm" if district.startswith("3672") and self.random.random() < 0.5 else "jamsosratu"
         elif programme == "jscm":
             district = self.random.choice(DISTRICTS[:8])
-        village = f"{district}{self.random.choice('12')}{self.random.randrange(1, 20):03d}"
+        first, count = VILLAGES[district]
+        village = f"{district}{first + self.random.randrange(count)}"
         head_sex = self.random.choice("MF")
         members = [self._member(district, "head", head_sex, self._born(25, 70))]
         if self.random.random() < 0.8:

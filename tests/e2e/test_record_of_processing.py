@@ -43,10 +43,12 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
     def report() -> dict:
         found = asyncio.run(subject_access(nik, auditor(), urls))
         shared = found["services"].get("notifications", {}).get(household_id, {}).get("processing_records")
-        return found if shared else {}
+        status_recorded = any(r["channel"] == "event eligibility.assessed" for r in found["registry"]["processing_records"])
+        return found if shared and status_recorded else {}
 
     started = time.monotonic()
-    found = eventually(report, timeout=60)  # until the education office's webhook was acknowledged
+    # until the education office's webhook was acknowledged and the registry recorded the decision
+    found = eventually(report, timeout=60)
     answer_time = time.monotonic() - started
 
     (household,) = found["registry"]["households"]
@@ -56,6 +58,7 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
         (r["action"], r["role"], r["purpose"]) for r in trail}
     assert any(r["action"] == "read" and r["role"] == "supervisor" and r["channel"] == "GET /households/{household_id}"
                and "members.nik" in r["fields"] for r in trail)
+    assert ("write", "registry", "event eligibility.assessed") in {(r["action"], r["subject"], r["channel"]) for r in trail}
 
     services = found["services"]
     assert services["eligibility"][household_id]["holds"][0]["eligible"] is True

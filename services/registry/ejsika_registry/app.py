@@ -5,6 +5,7 @@ from pathlib import Path
 from pydantic import Field, SecretStr
 
 from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, EligibilityAssessed
+from ejsika_runtime import processing
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import UnitOfWork
@@ -20,6 +21,9 @@ class RegistrySettings(Settings):
 
 async def record_status(uow: UnitOfWork, events: list[EligibilityAssessed]) -> None:
     await households.record_assessments(uow.conn, events)
+    await processing.record(uow.conn, processing.Processor("registry", "service"), "write",
+                            [e.data.household_id for e in events], ("status", "score", "rule_set"),
+                            f"event {EligibilityAssessed.event_type}", "recording a family's eligibility")
 
 
 settings = RegistrySettings()

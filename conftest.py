@@ -25,6 +25,7 @@ import asyncpg
 import pytest
 
 from ejsika_runtime.auth_tokens import fetch_token
+from ejsika_runtime.db_roles import new_passwords, provision
 from ejsika_runtime.embedded import EmbeddedStack, free_port
 from ejsika_runtime.kafka import create_topics
 
@@ -62,6 +63,15 @@ def database_url(infrastructure: EmbeddedStack) -> Iterator[str]:
     asyncio.run(admin(f'CREATE DATABASE "{name}"'))
     yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture(scope="session")
+def service_database_urls(database_url: str) -> dict[str, str]:
+    """Each service's own URL into the session's database, as the launcher gives them: its own
+    role (ejsika_<service>) owning only its schema. Tests read every schema through `database_url`."""
+    from ejsika_runtime.demo.launcher import SERVICES
+
+    return asyncio.run(provision(database_url, new_passwords(SERVICES)))
 
 
 @pytest.fixture(scope="session")

@@ -77,13 +77,13 @@ def test_no_obsolete_version_key(compose):
 
 
 def test_expected_services_present(services):
-    expected = {"kafka", "postgres", "topics", "prometheus", "grafana", *PLATFORM_SERVICES}
+    expected = {"kafka", "postgres", "topics", "database-roles", "prometheus", "grafana", *PLATFORM_SERVICES}
     assert expected <= services.keys()
 
 
 def test_every_long_running_service_has_healthcheck(services):
     one_shot = _one_shot_services(services)
-    assert "topics" in one_shot
+    assert {"topics", "database-roles"} <= one_shot
     missing = [
         name
         for name, service in services.items()
@@ -103,12 +103,15 @@ def test_platform_service_wiring(services, name):
     env = service["environment"]
     assert env["EJSIKA_KAFKA_BOOTSTRAP"] == "kafka:9092"
     assert env["EJSIKA_HTTP_PORT"] == "8000"
-    assert "@postgres:5432/ejsika" in env["EJSIKA_DATABASE_URL"]
+    # its own database role, owning only its schema (see test_each_service_has_its_own_database_role)
+    assert env["EJSIKA_DATABASE_URL"].startswith(f"postgresql://ejsika_{name}:")
+    assert env["EJSIKA_DATABASE_URL"].endswith("@postgres:5432/ejsika")
 
     assert service["depends_on"] == {
         "kafka": {"condition": "service_healthy"},
         "postgres": {"condition": "service_healthy"},
         "topics": {"condition": "service_completed_successfully"},
+        "database-roles": {"condition": "service_completed_successfully"},
     }
     assert "localhost:8000/healthz" in " ".join(service["healthcheck"]["test"])
 
@@ -123,7 +126,31 @@ def test_secrets_only_come_from_environment(services):
         == "${GRAFANA_ADMIN_PASSWORD:-admin}"
     )
     for name in PLATFORM_SERVICES:
-        assert "${POSTGRES_PASSWORD:-ejsika}" in services[name]["environment"]["EJSIKA_DATABASE_URL"]
+        url = services[name]["environment"]["EJSIKA_DATABASE_URL"]
+        assert f"${{POSTGRES_{name.upper()}_PASSWORD:?" in url, "required, without a default"
+        assert "POSTGRES_PASSWORD" not in url, "a service never holds the administrator's password"
+
+
+def test_each_service_has_its_own_database_role(services):
+    roles = services["database-roles"]
+    assert roles["command"] == ["ejsika", "database", "roles"]
+    assert roles["depends_on"] == {"postgres": {"condition": "service_healthy"}}
+    env = roles["environment"]
+    assert env["EJSIKA_DATABASE_URL"].startswith("postgresql://${POSTGRES_USER:-ejsika}:")
+    for name in PLATFORM_SERVICES:
+        password = env[f"EJSIKA_DATABASE_PASSWORD_{name.upper()}"]
+        assert password.startswith(f"${{POSTGRES_{name.upper()}_PASSWORD:?")
+        assert services[name]["environment"]["EJSIKA_DATABASE_URL"] == \
+            f"postgresql://ejsika_{name}:{password}@postgres:5432/ejsika", "the password the role was given"
+    assert "EJSIKA_DATABASE_URL" not in services["topics"]["environment"]
+
+
+def test_delivery_metrics_are_grouped_by_agency_not_by_subscription():
+    alerts = (DEPLOY / "prometheus" / "alerts.yml").read_text()
+    dashboard = (DEPLOY / "grafana" / "dashboards" / "ejsika-overview.json").read_text()
+    for text in (alerts, dashboard):
+        assert "sum by (agency) (ejsika_deliveries_pending)" in text
+        assert "subscription" not in text
 
 
 def test_mounted_deploy_files_exist(services):

@@ -38,6 +38,7 @@ class Platform:
     receiver_port: int
     log_dir: Path
     tokens: Any  # the session's `tokens` fixture (root conftest.py)
+    service_env: dict[str, dict[str, str]] = field(default_factory=dict)  # per service: its own database URL
     _clients: dict = field(default_factory=dict)
 
     def auth(self, role: str | None = None, user: str | None = None) -> Bearer:
@@ -62,13 +63,16 @@ class Platform:
         self.processes[service].wait()
 
     def restart(self, service: str) -> None:
-        self.processes.update(start_services(self.env, {service: self.ports[service]}, self.log_dir))
+        self.processes.update(start_services(self.env, {service: self.ports[service]}, self.log_dir,
+                                             self.service_env))
         wait_ready({service: self.ports[service]}, self.processes)
 
 
 @pytest.fixture(scope="session")
-def platform(database_url: str, kafka_bootstrap: str, auth_issuer: str, tokens: Any,
-             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+def platform(database_url: str, service_database_urls: dict[str, str], kafka_bootstrap: str, auth_issuer: str,
+             tokens: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Platform]:
+    # `env` names the administrator's URL (tests read every schema through it); each service gets
+    # its own, as its own database role.
     env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": kafka_bootstrap,
            "EJSIKA_AUTH_ISSUER": auth_issuer, **local_keys(), "EJSIKA_WEBHOOKS_ALLOW_PRIVATE": "true",
            # the tests write faster than a caseworker app; the limit itself has its own test
@@ -79,10 +83,11 @@ def platform(database_url: str, kafka_bootstrap: str, auth_issuer: str, tokens: 
     secret = new_webhook_secret()
     receiver_port = free_port()
     receiver = start_receiver(receiver_port, secret, env)
-    processes = start_services(env, ports, log_dir)
+    service_env = {name: {"EJSIKA_DATABASE_URL": service_database_urls[name]} for name in ports}
+    processes = start_services(env, ports, log_dir, service_env)
     try:
         wait_ready(ports, processes, timeout=120)
-        platform = Platform(env, ports, processes, receiver_port, log_dir, tokens)
+        platform = Platform(env, ports, processes, receiver_port, log_dir, tokens, service_env=service_env)
         subscribe_demo_agency(platform.url("notifications"), f"http://127.0.0.1:{receiver_port}/webhooks", secret,
                               platform.auth("admin"))
         yield platform

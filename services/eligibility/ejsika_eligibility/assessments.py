@@ -6,6 +6,7 @@ from pydantic import TypeAdapter
 
 from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, ScoreContribution
 from ejsika_runtime import scopes
+from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain.assessment import assess
@@ -25,7 +26,8 @@ async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> N
         EligibilityAssessed.caused_by(
             event,
             source=SOURCE,
-            data=assess(event.data, RULE_SETS[DEFAULT_RULE_SET[event.data.programme]], event.time.date()),
+            # ages on the day of registration in the programme's time zone, not the UTC date
+            data=assess(event.data, RULE_SETS[DEFAULT_RULE_SET[event.data.programme]], programme_date(event.time)),
         )
         for event in events
     ]

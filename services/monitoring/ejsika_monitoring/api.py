@@ -10,6 +10,7 @@ from pydantic import BaseModel
 
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
+from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.service import Service
 
 STAFF = (Role.PENDAMPING, Role.SUPERVISOR, Role.OPERATOR)
@@ -59,9 +60,10 @@ def routes(service: Service) -> APIRouter:
         limit: int = Query(100, ge=1, le=1000),
         caller: Caller = service.access.allow(*STAFF, Role.AUDITOR, purpose="following up overdue visits"),
     ) -> OverdueOut:
-        """Overdue visits of the households in `region_prefix` that the caller oversees."""
+        """Overdue visits of the households in `region_prefix` that the caller oversees, as of
+        `as_of` (default: today in the programme's time zone, Asia/Jakarta)."""
         p = caller.principal
-        day = as_of or date.today()
+        day = as_of or programme_today()
         async with service.pool.acquire() as conn:
             # The caller's scope is a filter of the query, as scopes.covers decides it for one household.
             rows = await conn.fetch(

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from ejsika_contracts import HOUSEHOLD, VISIT
+from ejsika_runtime.programme_time import SQL_TODAY
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 
@@ -19,6 +20,7 @@ service = Service("monitoring", settings, Path(__file__).parent / "migrations")
 service.consumes(HOUSEHOLD, on_registered)
 service.emits(VISIT)
 service.router.include_router(api.routes(service))
-service.gauge("ejsika_visits_overdue", "Open visits past their due date",
-              "SELECT count(*) FROM visits WHERE done_at IS NULL AND due_date < current_date")
+# Overdue as the API counts it: past due on today's date in Asia/Jakarta, whatever the server's TimeZone.
+OVERDUE_COUNT_SQL = f"SELECT count(*) FROM visits WHERE done_at IS NULL AND due_date < {SQL_TODAY}"
+service.gauge("ejsika_visits_overdue", "Open visits past their due date", OVERDUE_COUNT_SQL)
 app = service.app()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ejsika_contracts import HouseholdRegistered, VisitScheduled, VisitScheduledData
 from ejsika_runtime import scopes
+from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain.schedule import SchedulePolicy, first_visit
@@ -15,7 +16,7 @@ POLICY = SchedulePolicy()
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
     scheduled = []
     for event in events:
-        visit_id, due = first_visit(event.data.household_id, event.time.date(), POLICY)
+        visit_id, due = first_visit(event.data.household_id, programme_date(event.time), POLICY)
         data = VisitScheduledData(household_id=event.data.household_id, visit_id=visit_id, kind="first_visit",
                                   due_date=due)
         scheduled.append(VisitScheduled.caused_by(event, source=SOURCE, data=data))

@@ -7,6 +7,7 @@ import functools
 import sys
 
 from ejsika_contracts import ELIGIBILITY
+from ejsika_runtime.db import ConnectionPolicy
 from ejsika_runtime.service import Service
 
 from . import api, handlers
@@ -50,7 +51,7 @@ def compose(settings: NotificationsSettings, name: str = "notifications") -> Ser
                                                   secret=settings.demo_webhook_secret)
         worker = DeliveryWorker(service.pool, settings.delivery_policy(), metrics,
                                 database_url=settings.database_url, schema=service.name,
-                                cipher=cipher(), egress=egress)
+                                cipher=cipher(), egress=egress, connection_policy=ConnectionPolicy.of(settings))
         await worker.run()
 
     service.background(deliver)

@@ -1,9 +1,12 @@
-"""Delivery metrics. The only label is the subscription id: never anything about a family."""
+"""Delivery metrics, labelled by agency code (and result): never anything about a family.
+
+Not by subscription id: series would grow with every subscription ever made, whereas agencies are
+few and created by an admin only. `GET /deliveries?subscription_id=` tells a subscription apart.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from uuid import UUID
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -11,20 +14,20 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 class DeliveryMetrics:
     def __init__(self, registry: CollectorRegistry) -> None:
         self.pending = Gauge(
-            "ejsika_deliveries_pending", "Deliveries waiting to be sent (every replica reports the total)",
-            ["subscription"], registry=registry,
+            "ejsika_deliveries_pending", "Deliveries waiting to be sent (one replica reports the total)",
+            ["agency"], registry=registry,
         )
         self.delivered = Counter(
             "ejsika_deliveries_delivered", "Deliveries acknowledged by the agency with a 2xx",
-            ["subscription"], registry=registry,
+            ["agency"], registry=registry,
         )
         self.failed = Counter(
             "ejsika_deliveries_failed", "Deliveries given up after the last attempt",
-            ["subscription"], registry=registry,
+            ["agency"], registry=registry,
         )
         self.requests = Counter(
             "ejsika_webhook_requests", "Webhook POSTs by result (ok, http_error, network_error, refused, secret_error)",
-            ["subscription", "result"], registry=registry,
+            ["agency", "result"], registry=registry,
         )
         self.request_seconds = Histogram(
             "ejsika_webhook_request_seconds", "Duration of one webhook POST", registry=registry,
@@ -36,12 +39,13 @@ class DeliveryMetrics:
         )
         self._reported: set[str] = set()
 
-    def report_pending(self, counts: Mapping[UUID, int]) -> None:
-        current = {str(k): v for k, v in counts.items()}
-        for subscription in self._reported - current.keys():
-            self.pending.labels(subscription).set(0)
-        for subscription, count in current.items():
-            self.pending.labels(subscription).set(count)
+    def report_pending(self, counts: Mapping[str, int]) -> None:
+        """Pending deliveries per agency code; an agency no longer counted is reported at 0."""
+        current = dict(counts)
+        for agency in self._reported - current.keys():
+            self.pending.labels(agency).set(0)
+        for agency, count in current.items():
+            self.pending.labels(agency).set(count)
         self._reported |= current.keys()
 
     def stop_reporting_pending(self) -> None:

@@ -22,6 +22,8 @@ from uuid import UUID
 import asyncpg
 import httpx
 
+from ejsika_runtime.db import DEFAULT_POLICY, ConnectionPolicy, connect
+
 from .crypto import SecretCipher, UndecryptableSecret
 from .domain import webhooks
 from .domain.retries import gives_up, retry_delay
@@ -70,14 +72,17 @@ class DeliveryWorker:
         egress: Egress | None = None,
         client: httpx.AsyncClient | None = None,
         jitter: Callable[[], float] = random.random,
+        connection_policy: ConnectionPolicy = DEFAULT_POLICY,
     ) -> None:
         """`egress` decides which addresses webhooks may reach (default: public ones only); a
-        `client` given here replaces the guarded one it builds, and with it that protection."""
+        `client` given here replaces the guarded one it builds, and with it that protection.
+        `connection_policy` (command timeout, keepalives) governs the listener's connection."""
         self.pool, self.policy, self.metrics = pool, policy, metrics
         self.database_url, self.schema = database_url, schema
         self.cipher, self.egress = cipher, egress or Egress()
         self._client, self._owns_client = client, client is None
         self._jitter = jitter
+        self.connection_policy = connection_policy
         self._slots = asyncio.Semaphore(policy.concurrency)
         self._wake = asyncio.Event()
         self._drains: dict[UUID, asyncio.Task] = {}
@@ -168,7 +173,7 @@ class DeliveryWorker:
                     lags = await deliveries.settle_delivered(conn, ids)
                     # every item of the acknowledged POST left, even one another worker settled first
                     await deliveries.record_shared(conn, target, batch)
-                self.metrics.delivered.labels(subscription).inc(len(lags))
+                self.metrics.delivered.labels(target.agency).inc(len(lags))
                 for lag in lags:
                     self.metrics.lag_seconds.observe(lag)
                 log.info("subscription %s: delivered %d", subscription, len(lags), extra={"count": len(lags)})
@@ -185,7 +190,7 @@ class DeliveryWorker:
             ]
             failed = await deliveries.settle_failed_attempts(conn, attempts, error)
         if failed:
-            self.metrics.failed.labels(subscription).inc(failed)
+            self.metrics.failed.labels(target.agency).inc(failed)
         log.warning("subscription %s: %d deliveries not accepted (%s), %d given up",
                     subscription, len(batch), error, failed, extra={"count": len(batch)})
         return False
@@ -198,7 +203,6 @@ class DeliveryWorker:
         destination the egress rules refuse (checked as the connection is made, on what DNS
         answers then) gives "refused: " and the rule; it is retried like any other failure.
         """
-        subscription = str(target.subscription_id)
         started = time.perf_counter()
         try:
             self.egress.check_url(target.url)
@@ -213,23 +217,23 @@ class DeliveryWorker:
         except asyncio.CancelledError:
             raise
         except TimeoutError:
-            self.metrics.requests.labels(subscription, "network_error").inc()
+            self.metrics.requests.labels(target.agency, "network_error").inc()
             return "Timeout"
         except Refused as refused:
-            self.metrics.requests.labels(subscription, "refused").inc()
+            self.metrics.requests.labels(target.agency, "refused").inc()
             return f"refused: {refused.reason}"
         except UndecryptableSecret:
-            self.metrics.requests.labels(subscription, "secret_error").inc()
+            self.metrics.requests.labels(target.agency, "secret_error").inc()
             return "secret not decryptable with the configured keys"
         except Exception as error:
-            self.metrics.requests.labels(subscription, "network_error").inc()
+            self.metrics.requests.labels(target.agency, "network_error").inc()
             return type(error).__name__
         finally:
             self.metrics.request_seconds.observe(time.perf_counter() - started)
         if 200 <= status < 300:
-            self.metrics.requests.labels(subscription, "ok").inc()
+            self.metrics.requests.labels(target.agency, "ok").inc()
             return None
-        self.metrics.requests.labels(subscription, "http_error").inc()
+        self.metrics.requests.labels(target.agency, "http_error").inc()
         return f"HTTP {status}"
 
     def _http(self) -> httpx.AsyncClient:
@@ -261,7 +265,7 @@ class DeliveryWorker:
     async def _listen(self) -> None:
         if self._listener is not None and not self._listener.is_closed():
             return
-        self._listener = await asyncpg.connect(self.database_url)
+        self._listener = await connect(self.database_url, policy=self.connection_policy)
         await self._listener.add_listener(channel(self.schema), lambda *_: self._wake.set())
 
     async def _close_listener(self) -> None:

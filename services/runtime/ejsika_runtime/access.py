@@ -95,7 +95,8 @@ class WriteRateLimit:
 class Access:
     def __init__(self, settings: Settings) -> None:
         self.verifier = TokenVerifier(settings.auth_issuer, settings.auth_audience, settings.auth_jwks_url,
-                                      settings.auth_algorithms, settings.auth_leeway_s)
+                                      settings.auth_algorithms, settings.auth_leeway_s,
+                                      settings.auth_keys_refresh_cooldown_s)
         self.limit = WriteRateLimit(settings.write_rate_per_s, settings.write_burst)
 
     def allow(self, *roles: Role, purpose: str, hidden_from: Iterable[Role] = (Role.AGENCY,)) -> Any:

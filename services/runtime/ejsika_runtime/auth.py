@@ -73,11 +73,14 @@ def unauthorised(description: str, error: str = "invalid_token") -> Problem:
 class TokenVerifier:
     """Verifies tokens against the provider's keys, fetched once and again on an unknown `kid`."""
 
-    def __init__(self, issuer: str, audience: str, jwks_url: str | None, algorithms: list[str], leeway_s: float) -> None:
+    def __init__(self, issuer: str, audience: str, jwks_url: str | None, algorithms: list[str], leeway_s: float,
+                 refresh_cooldown_s: float = 10.0) -> None:
         self.issuer, self.audience, self.algorithms, self.leeway_s = issuer, audience, algorithms, leeway_s
-        # PyJWKClient caches the key set and refetches it when a token names a kid it lacks.
+        # PyJWKClient caches the key set and refetches it when a token names a kid it lacks, at most
+        # once per cooldown: tokens with made-up kids cannot make every request fetch the key set.
         self._keys = jwt.PyJWKClient(jwks_url or f"{issuer.rstrip('/')}/protocol/openid-connect/certs",
-                                     cache_keys=True, lifespan=3600, timeout=5)
+                                     cache_keys=True, lifespan=3600, timeout=5,
+                                     cooldown_duration=refresh_cooldown_s)
 
     async def verify(self, authorization: str | None) -> Principal:
         if not authorization:

@@ -20,6 +20,22 @@ def _topics_create(args: argparse.Namespace) -> None:
     print(f"created {len(created)} topic(s): {', '.join(created) or 'none needed'}")
 
 
+def _database_roles(args: argparse.Namespace) -> None:
+    import os
+
+    from .db_roles import provision, role_name
+    from .settings import LOCAL_DATABASE_URL
+
+    # Only the database URL: this runs as the administrator, before (and without) any service's settings.
+    admin_url = os.environ.get("EJSIKA_DATABASE_URL") or LOCAL_DATABASE_URL
+    variables = {service: f"EJSIKA_DATABASE_PASSWORD_{service.upper()}" for service in args.service}
+    if missing := [name for name in variables.values() if not os.environ.get(name)]:
+        sys.exit(f"set {', '.join(missing)}: the password of each service's database role")
+    asyncio.run(provision(admin_url, {service: os.environ[name] for service, name in variables.items()}))
+    for service in args.service:
+        print(f"role {role_name(service)} owns schema {service}")
+
+
 def _dead_letters_list(args: argparse.Namespace) -> None:
     from .dead_letter_tool import read
 
@@ -90,6 +106,13 @@ def parser() -> argparse.ArgumentParser:
     create = topics.add_parser("create", help="create missing topics and dead-letter topics")
     create.add_argument("--replication-factor", type=int, default=1)
     create.set_defaults(run=_topics_create)
+
+    database = commands.add_parser("database", help="PostgreSQL set-up").add_subparsers(dest="action", required=True)
+    roles = database.add_parser(
+        "roles", help="create or update each service's database role (owning only its schema), as the administrator"
+                      " of EJSIKA_DATABASE_URL; passwords from EJSIKA_DATABASE_PASSWORD_<SERVICE>")
+    roles.add_argument("service", nargs="*", default=["registry", "monitoring", "eligibility", "notifications"])
+    roles.set_defaults(run=_database_roles)
 
     names = [t.name for t in TOPICS]
     dead = commands.add_parser("dead-letters", help="inspect and replay dead letters").add_subparsers(

@@ -40,6 +40,8 @@ INFRASTRUCTURE_ERRORS = (
     asyncpg.CannotConnectNowError,
     asyncpg.TooManyConnectionsError,
     asyncpg.AdminShutdownError,
+    # the server ended a session left idle in its transaction (EJSIKA_DB_IDLE_IN_TRANSACTION_TIMEOUT_S)
+    asyncpg.IdleInTransactionSessionTimeoutError,
 )
 
 

@@ -16,6 +16,7 @@ import asyncpg
 from aiokafka import AIOKafkaProducer
 from aiokafka.partitioner import DefaultPartitioner
 
+from .db import DEFAULT_POLICY, ConnectionPolicy, connect
 from .metrics import RuntimeMetrics
 from .outbox import decode_headers, notify_channel
 
@@ -36,8 +37,12 @@ class OutboxRelay:
         metrics: RuntimeMetrics,
         batch_size: int = 2000,
         poll_interval_s: float = 1.0,
+        connection_policy: ConnectionPolicy = DEFAULT_POLICY,
     ) -> None:
         self.database_url, self.schema, self.producer, self.metrics = database_url, schema, producer, metrics
+        # A command timeout and keepalives: a half-open leader connection fails a statement (and
+        # the relay leads again) instead of hanging while the server keeps its lock for it.
+        self.connection_policy = connection_policy
         self.batch_size, self.poll_interval_s = batch_size, poll_interval_s
         self._wake = asyncio.Event()
         self._partitions: dict[str, list[int]] = {}
@@ -56,7 +61,8 @@ class OutboxRelay:
                 await asyncio.sleep(self.poll_interval_s)
 
     async def _lead(self) -> None:
-        conn = await asyncpg.connect(self.database_url, server_settings={"search_path": self.schema})
+        conn = await connect(self.database_url, policy=self.connection_policy,
+                             server_settings={"search_path": self.schema})
         try:
             lock = zlib.crc32(f"relay:{self.schema}".encode())
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):

@@ -34,7 +34,7 @@ from .access import Access, api_routes, policy_of, unguarded
 from .limits import RequestLimits
 from .processing_api import processing_routes
 from .consumer import BatchConsumer, Handler
-from .db import create_pool, migrate
+from .db import ConnectionPolicy, create_pool, migrate
 from .kafka import broker_security, new_producer, producer_options
 from .metrics import RuntimeMetrics, new_registry
 from .outbox import Outbox
@@ -144,7 +144,8 @@ class Service:
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Service]:
         settings = self.settings
-        self._pool = await create_pool(settings.database_url, self.name, size=settings.db_pool_size)
+        policy = ConnectionPolicy.of(settings)
+        self._pool = await create_pool(settings.database_url, self.name, size=settings.db_pool_size, policy=policy)
         producer = new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay", settings)
         try:
             await migrate(self._pool, self.name, self.migrations)
@@ -156,6 +157,7 @@ class Service:
                 metrics=self.metrics,
                 batch_size=settings.relay_batch_size,
                 poll_interval_s=settings.relay_poll_interval_s,
+                connection_policy=policy,
             )
             self._start(relay.run, f"{self.name}-relay")
             await self.broker.start()

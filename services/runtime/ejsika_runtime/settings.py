@@ -19,18 +19,31 @@ class Settings(BaseSettings):
     database_url: str = LOCAL_DATABASE_URL
     kafka_bootstrap: str = LOCAL_KAFKA_BOOTSTRAP
     http_host: str = "127.0.0.1"
-    http_port: int = 8000
+    http_port: int = Field(default=8000, ge=1, le=65535)
     log_level: str = "INFO"
-    db_pool_size: int = 10
+    # Consumers, the relay's reports, the API and background loops share the pool.
+    db_pool_size: int = Field(default=10, ge=2)
+    # Every connection (pool, relay leader, listeners; ejsika_runtime.db.ConnectionPolicy): a statement
+    # unanswered this long is cancelled, so a half-open connection cannot hang a batch or the relay.
+    db_command_timeout_s: float = Field(default=60.0, ge=1)
+    # TCP keepalives on both ends (the client's socket, and PostgreSQL's tcp_keepalives_* for the session):
+    # a peer gone without a word is noticed after idle + interval x count seconds, and its locks released.
+    db_keepalives_idle_s: int = Field(default=30, ge=1, le=7200)
+    db_keepalives_interval_s: int = Field(default=10, ge=1, le=600)
+    db_keepalives_count: int = Field(default=3, ge=1, le=30)
+    # PostgreSQL ends a session idle inside a transaction this long (its locks go with it); 0: the server's own.
+    db_idle_in_transaction_timeout_s: float = Field(default=60.0, ge=0)
 
-    consumer_batch_size: int = 500
-    consumer_concurrency: int | None = None  # consumers per topic in a process; None: one per partition
-    consumer_batch_timeout_ms: int = 100
-    consumer_max_attempts: int = 3
-    consumer_retry_backoff_s: float = 0.5
+    consumer_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # consumers per topic in a process; None: one per partition
+    consumer_concurrency: int | None = Field(default=None, ge=1)
+    consumer_batch_timeout_ms: int = Field(default=100, ge=1, le=60_000)  # 0 would poll in a busy loop
+    # 0 would apply a failing event never and dead-letter it never, then commit its offset: lost.
+    consumer_max_attempts: int = Field(default=3, ge=1, le=100)
+    consumer_retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
 
-    relay_batch_size: int = 2000
-    relay_poll_interval_s: float = 1.0
+    relay_batch_size: int = Field(default=2000, ge=1, le=100_000)
+    relay_poll_interval_s: float = Field(default=1.0, ge=0.05, le=60)
 
     # Who may call: tokens of an OpenID Connect provider (the embedded Keycloak's realm by default).
     auth_issuer: str = "http://127.0.0.1:8080/realms/ejsika"
@@ -38,6 +51,8 @@ class Settings(BaseSettings):
     auth_jwks_url: str | None = None  # None: the issuer's Keycloak path, <issuer>/protocol/openid-connect/certs
     auth_algorithms: list[str] = Field(default=["RS256"], min_length=1)
     auth_leeway_s: float = Field(default=30.0, ge=0, le=300)
+    # A rotated signing key is fetched at most this long after a token first names it.
+    auth_keys_refresh_cooldown_s: float = Field(default=10.0, ge=0, le=300)
     # Limits of every HTTP API.
     max_body_bytes: int = Field(default=8 * 1024 * 1024, ge=1024)
     write_rate_per_s: float = Field(default=10.0, gt=0)

@@ -149,11 +149,13 @@ async def settle_failed_attempts(conn: asyncpg.Connection, attempts: Sequence[Fa
     )
 
 
-async def pending_counts(conn: asyncpg.Connection) -> dict[UUID, int]:
+async def pending_counts(conn: asyncpg.Connection) -> dict[str, int]:
+    """Pending deliveries per agency (the label of the metrics: agencies are few, subscriptions grow)."""
     rows = await conn.fetch(
-        "SELECT subscription_id, count(*) AS n FROM deliveries WHERE status = 'pending' GROUP BY 1"
+        "SELECT s.agency, count(*) AS n FROM deliveries d JOIN subscriptions s ON s.id = d.subscription_id"
+        " WHERE d.status = 'pending' GROUP BY 1"
     )
-    return {r["subscription_id"]: r["n"] for r in rows}
+    return {r["agency"]: r["n"] for r in rows}
 
 
 async def prune_delivered(conn: asyncpg.Connection, older_than_s: float, limit: int = 10_000) -> int:

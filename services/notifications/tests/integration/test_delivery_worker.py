@@ -102,7 +102,7 @@ async def test_after_the_last_attempt_a_delivery_fails_with_a_short_reason(db, r
     assert row["attempts"] == 3 and row["last_error"] == "HTTP 503"
     assert len(receiver.requests) == 3
     metrics = generate_latest(registry).decode()
-    assert f'ejsika_deliveries_failed_total{{subscription="{subscription}"}} 1.0' in metrics
+    assert f'ejsika_deliveries_failed_total{{agency="{EDUCATION.code}"}} 1.0' in metrics
 
 
 async def test_an_unreachable_agency_is_retried_with_the_error_class_only(db, receivers, assessed):
@@ -214,7 +214,7 @@ async def test_one_replica_reports_the_pending_gauge_so_it_sums_over_replicas(db
     policy = replace(FAST, backoff_base_s=60, backoff_cap_s=60)
 
     def pending(registry):
-        return registry.get_sample_value("ejsika_deliveries_pending", {"subscription": str(subscription)})
+        return registry.get_sample_value("ejsika_deliveries_pending", {"agency": EDUCATION.code})
 
     async with running(db.worker(policy, registries[0])), running(db.worker(policy, registries[1])):
         async def reported():

@@ -88,7 +88,7 @@ async def test_a_subscription_made_while_local_receivers_were_allowed_is_refused
         "failed", 2, "refused: url resolves to a loopback address")
     assert receiver.requests == [], "the receiver was never contacted"
     assert registry.get_sample_value("ejsika_webhook_requests_total",
-                                     {"subscription": str(subscription), "result": "refused"}) == 2
+                                     {"agency": EDUCATION.code, "result": "refused"}) == 2
 
 
 async def test_a_name_that_resolves_to_an_internal_address_by_delivery_time_is_not_contacted(

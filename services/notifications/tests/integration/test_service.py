@@ -60,7 +60,7 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
         async def delivered_metric():
             # The receiver has the POST before the worker records the acknowledgement.
             text = (await client.get("/metrics")).text
-            return "ejsika_deliveries_delivered_total{subscription=" in text
+            return 'ejsika_deliveries_delivered_total{agency="dinas-pendidikan"}' in text
 
         assert await wait_for(delivered_metric, timeout=10)
         assert (await client.get("/deliveries")).status_code == 401, "no token, no deliveries"

@@ -19,6 +19,7 @@ import httpx
 from ..auth_tokens import Bearer, RenewingToken, token_endpoint
 from ..embedded import EmbeddedStack
 from ..embedded.keycloak import default_realm_file
+from ..embedded.stack import DATABASE_ROLES_FILE
 from ..kafka import create_topics
 from .synthetic import Families
 
@@ -34,13 +35,18 @@ def say(line: str) -> None:
 
 
 def start_services(
-    env: dict[str, str], ports: dict[str, int] = SERVICES, log_dir: Path | None = None
+    env: dict[str, str], ports: dict[str, int] = SERVICES, log_dir: Path | None = None,
+    service_env: dict[str, dict[str, str]] | None = None,
 ) -> dict[str, subprocess.Popen]:
-    """Each service as its own process; its log lines go to `log_dir/<name>.log` when given."""
+    """Each service as its own process; its log lines go to `log_dir/<name>.log` when given.
+
+    `env` is every service's; `service_env[name]` adds to (or overrides) it for that one, e.g. its
+    own EJSIKA_DATABASE_URL (its own database role)."""
+    service_env = service_env or {}
     return {
         name: subprocess.Popen(
             [sys.executable, "-m", f"ejsika_{name}"],
-            env={**env, "EJSIKA_HTTP_PORT": str(port)},
+            env={**env, **service_env.get(name, {}), "EJSIKA_HTTP_PORT": str(port)},
             stdout=(log_dir / f"{name}.log").open("a") if log_dir else None,
             stderr=subprocess.STDOUT if log_dir else None,
         )
@@ -190,6 +196,12 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
     with EmbeddedStack(state_dir, progress=say) as stack:
         try:
             asyncio.run(create_topics(stack.kafka_bootstrap))
+            # each service as its own database role, owning only its schema (one URL for all if given)
+            service_env = {name: {"EJSIKA_DATABASE_URL": url}
+                           for name, url in stack.service_database_urls(SERVICES).items()}
+            if stack.owns_database:
+                say("each service connects to PostgreSQL as its own role (ejsika_<service>), owning only its"
+                    f" schema; passwords in {_shown(stack.state_dir / DATABASE_ROLES_FILE)}")
             env = {**os.environ, "EJSIKA_DATABASE_URL": stack.database_url,
                    "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap, "EJSIKA_AUTH_ISSUER": stack.auth_issuer,
                    # the demo's webhook receiver listens on this machine
@@ -199,7 +211,7 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
             logs = state_dir / "logs"
             logs.mkdir(exist_ok=True)
             say(f"starting registry, monitoring, eligibility and notifications (logs in {logs})…")
-            children.update(start_services(env, log_dir=logs))
+            children.update(start_services(env, log_dir=logs, service_env=service_env))
             wait_ready(SERVICES, children)
             subscribe_demo_agency(f"http://127.0.0.1:{SERVICES['notifications']}",
                                   f"http://127.0.0.1:{RECEIVER_PORT}/webhooks", secret,

@@ -16,6 +16,10 @@ from ._util import EmbeddedError, Progress, check_port_free, port_in_use, termin
 
 USER = "postgres"
 DATABASE = "ejsika"
+# The services' own roles (ejsika_runtime.db_roles, members of this group) log in with their
+# passwords; the administrator, on loopback only, as before without.
+SERVICES_HBA = ("# e-JSiKa: each service's role (member of ejsika_services) gives its password\n"
+                "host all +ejsika_services 127.0.0.1/32 scram-sha-256\n")
 # PostgreSQL refuses to run as root, so as root the server runs as this user.
 _UNPRIVILEGED_USER = "nobody"
 
@@ -64,6 +68,7 @@ class EmbeddedPostgres:
         run_as = self._run_as(bin_dir)
         if not (self.data_dir / "PG_VERSION").exists():
             self._initdb(bin_dir, run_as)
+        self._require_service_passwords()
 
         self._progress(f"starting PostgreSQL on 127.0.0.1:{self.port}…")
         cmd = [str(bin_dir / "postgres"), "-D", str(self.data_dir),
@@ -133,6 +138,13 @@ class EmbeddedPostgres:
         if self.data_dir.exists():
             self.data_dir.rmdir()  # only an empty leftover can be here, as PG_VERSION was missing
         scratch.rename(self.data_dir)
+
+    def _require_service_passwords(self) -> None:
+        """The services' rule first in pg_hba.conf (the first matching line decides)."""
+        hba = self.data_dir / "pg_hba.conf"
+        text = hba.read_text()
+        if SERVICES_HBA not in text:
+            hba.write_text(SERVICES_HBA + text)
 
     def _is_ready(self, bin_dir: Path) -> bool:
         if not port_in_use(self.port):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from ..db_roles import provision, stored_passwords
 from ._util import Progress
 from .kafka import EmbeddedKafka
 from .keycloak import EmbeddedKeycloak
@@ -14,6 +17,7 @@ from .postgres import EmbeddedPostgres
 DATABASE_URL_ENV = "EJSIKA_DATABASE_URL"
 KAFKA_BOOTSTRAP_ENV = "EJSIKA_KAFKA_BOOTSTRAP"
 AUTH_ISSUER_ENV = "EJSIKA_AUTH_ISSUER"
+DATABASE_ROLES_FILE = "database-roles.json"  # in the state dir: the services' database passwords
 
 
 class EmbeddedStack:
@@ -33,6 +37,7 @@ class EmbeddedStack:
         self.kafka_bootstrap: str | None = os.environ.get(KAFKA_BOOTSTRAP_ENV) or None
         self.auth_issuer: str | None = os.environ.get(AUTH_ISSUER_ENV) or None
         self._progress = progress
+        self.state_dir = Path(state_dir)
         self._postgres = (
             None if self.database_url
             else EmbeddedPostgres(state_dir, postgres_port, progress=progress)
@@ -72,6 +77,21 @@ class EmbeddedStack:
         if self.keycloak is not None:
             self.auth_issuer = self.keycloak.issuer
         return self
+
+    @property
+    def owns_database(self) -> bool:
+        """Whether the PostgreSQL is this stack's own (not EJSIKA_DATABASE_URL's)."""
+        return self._postgres is not None
+
+    def service_database_urls(self, services: Iterable[str]) -> dict[str, str]:
+        """The database URL of each service: in the embedded PostgreSQL, the service's own role
+        owning only its schema (ejsika_runtime.db_roles; passwords made once per state dir). With
+        EJSIKA_DATABASE_URL given, that one URL for every service, as the operator chose."""
+        services = list(services)
+        if self._postgres is None:
+            return {service: self.database_url for service in services}
+        passwords = stored_passwords(self.state_dir / DATABASE_ROLES_FILE, services)
+        return asyncio.run(provision(self.database_url, passwords))
 
     def stop(self) -> None:
         """Stop the servers this stack started (safe to call more than once)."""

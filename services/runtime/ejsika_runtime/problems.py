@@ -92,6 +92,7 @@ COMMON_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: documented("Body too large"),
     422: documented("Valid JSON that breaks a rule: errors name each field and rule"),
     429: documented("Too many writes; retry after Retry-After seconds"),
+    503: documented("The identity provider's keys cannot be fetched; retry after Retry-After seconds"),
 }
 
 

@@ -129,3 +129,24 @@ def tokens(infrastructure: EmbeddedStack, auth_issuer: str) -> Tokens:
                     "a JSON file {\"clients\": {id: secret}, \"users\": {name: password}} of that provider, "
                     "or unset EJSIKA_AUTH_ISSUER to use the embedded Keycloak", pytrace=False)
     return Tokens(auth_issuer, json.loads(Path(credentials_file).read_text()))
+
+
+@pytest.fixture
+async def migrated_schema(database_url: str):
+    """`await migrated_schema(prefix, migrations)`: a fresh schema of a service, migrated, and its
+    pool; dropped after the test."""
+    from ejsika_runtime.db import create_pool, migrate
+
+    made = []
+
+    async def make(prefix: str, migrations: Path):
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        pool = await create_pool(database_url, name, size=2)
+        made.append((name, pool))
+        await migrate(pool, name, migrations)
+        return name, pool
+
+    yield make
+    for name, pool in made:
+        await pool.execute(f'DROP SCHEMA "{name}" CASCADE')
+        await pool.close()

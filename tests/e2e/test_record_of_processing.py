@@ -42,12 +42,15 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
 
     def report() -> dict:
         found = asyncio.run(subject_access(nik, auditor(), urls))
-        shared = found["services"].get("notifications", {}).get(household_id, {}).get("processing_records")
+        held = {service: parts.get(household_id, {}) for service, parts in found["services"].items()}
+        shared = held.get("notifications", {}).get("processing_records")
+        scheduled = held.get("monitoring", {}).get("holds")
         status_recorded = any(r["channel"] == "event eligibility.assessed" for r in found["registry"]["processing_records"])
-        return found if shared and status_recorded else {}
+        return found if shared and scheduled and status_recorded else {}
 
     started = time.monotonic()
-    # until the education office's webhook was acknowledged and the registry recorded the decision
+    # until every service has done its part: the visit scheduled, the decision recorded by the
+    # registry, the education office's webhook acknowledged
     found = eventually(report, timeout=60)
     answer_time = time.monotonic() - started
 

@@ -11,7 +11,6 @@ import pytest
 import ejsika_eligibility
 from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
 from ejsika_eligibility.assessments import on_registered
-from ejsika_runtime.db import create_pool, migrate
 from ejsika_runtime.outbox import Outbox
 from ejsika_runtime.unit_of_work import unit_of_work
 
@@ -23,13 +22,8 @@ LATE_EVENING_UTC = datetime(2026, 1, 1, 18, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def schema(database_url):
-    name = f"eligibility_{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(database_url, name, size=2)
-    await migrate(pool, name, MIGRATIONS)
-    yield name, pool
-    await pool.execute(f'DROP SCHEMA "{name}" CASCADE')
-    await pool.close()
+async def schema(migrated_schema):
+    return await migrated_schema("eligibility", MIGRATIONS)
 
 
 def registered(members: list[dict]) -> HouseholdRegistered:

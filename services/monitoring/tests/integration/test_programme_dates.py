@@ -19,7 +19,6 @@ from ejsika_monitoring.app import OVERDUE_COUNT_SQL
 from ejsika_monitoring.schedules import on_registered
 from ejsika_runtime import problems, programme_time
 from ejsika_runtime.access import Access
-from ejsika_runtime.db import create_pool, migrate
 from ejsika_runtime.outbox import Outbox
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import unit_of_work
@@ -32,13 +31,8 @@ LATE_EVENING_UTC = datetime(2026, 1, 1, 18, 30, tzinfo=timezone.utc)
 
 
 @pytest.fixture
-async def schema(database_url):
-    name = f"monitoring_{uuid.uuid4().hex[:8]}"
-    pool = await create_pool(database_url, name, size=2)
-    await migrate(pool, name, MIGRATIONS)
-    yield name, pool
-    await pool.execute(f'DROP SCHEMA "{name}" CASCADE')
-    await pool.close()
+async def schema(migrated_schema):
+    return await migrated_schema("monitoring", MIGRATIONS)
 
 
 def registered() -> HouseholdRegistered:

@@ -122,7 +122,7 @@ def main(households: int, latency_households: int = 5_000) -> None:
 
 def measure(state: Path, households: int, latency_households: int) -> None:
     with EmbeddedStack(state, postgres_port=free_port(), kafka_port=free_port(),
-                       kafka_controller_port=free_port(), progress=print) as stack:
+                       kafka_controller_port=free_port(), keycloak_port=free_port(), progress=print) as stack:
         asyncio.run(create_topics(stack.kafka_bootstrap))
         database_url = stack.database_url
         families = Families(seed=7)

@@ -6,6 +6,7 @@ A client of its own (client credentials), or a person through the test-only clie
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 
@@ -70,8 +71,15 @@ class RenewingToken:
                  username: str | None = None, password: str | None = None) -> None:
         self._grant = (issuer, client_id, client_secret, username, password)
         self._token, self._expires = "", 0.0
+        # One fetch at a time: Keycloak's brute-force detection counts logins of one user less than
+        # a second apart as failures, so parallel requests would lock the user out.
+        self._lock = threading.Lock()
 
     def __call__(self) -> str:
+        with self._lock:
+            return self._current()
+
+    def _current(self) -> str:
         if time.monotonic() > self._expires - 60:
             self._token = fetch_token(*self._grant)
             # The lifetime is read from the token without verifying it: only to know when to renew.

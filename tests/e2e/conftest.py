@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import time
@@ -10,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 
@@ -93,6 +95,18 @@ def platform(database_url: str, service_database_urls: dict[str, str], kafka_boo
         yield platform
     finally:
         stop([*processes.values(), receiver])
+
+
+def query(database_url: str, sql: str, *args) -> list[asyncpg.Record]:
+    """Rows of one statement on the platform's database (as its administrator: every schema)."""
+    async def fetch() -> list[asyncpg.Record]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await conn.fetch(sql, *args)
+        finally:
+            await conn.close()
+
+    return asyncio.run(fetch())
 
 
 def eventually(check, timeout: float = 60, interval: float = 0.5):

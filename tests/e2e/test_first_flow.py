@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
 import uuid
 
-import asyncpg
 import httpx
 
 from ejsika_runtime.demo.synthetic import Families
 
-from .conftest import Platform, eventually
+from .conftest import Platform, eventually, query
 
 
 def statuses(platform: Platform, household_ids: list[str]) -> dict[str, str]:
@@ -143,16 +141,6 @@ def test_killing_services_mid_flow_loses_nothing(platform: Platform):
         "each household is assessed exactly once, even across the restart"
 
 
-async def eligibility_inputs(database_url: str, household_ids: list[str]) -> list[str]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT inputs::text FROM eligibility.households WHERE household_id = ANY($1::uuid[])",
-                                household_ids)
-        return [r["inputs"] for r in rows]
-    finally:
-        await conn.close()
-
-
 def test_operators_see_metrics_and_logs_without_personal_data(platform: Platform):
     families = Families(seed=505)
     registrations = families.registrations(10)
@@ -171,7 +159,9 @@ def test_operators_see_metrics_and_logs_without_personal_data(platform: Platform
         ready = httpx.get(f"{platform.url(name)}/readyz", timeout=10)
         assert ready.status_code == 200 and ready.json() == {"database": True, "broker": True}
 
-    inputs = asyncio.run(eligibility_inputs(platform.env["EJSIKA_DATABASE_URL"], ids))
+    inputs = [r["inputs"] for r in query(platform.env["EJSIKA_DATABASE_URL"],
+                                         "SELECT inputs::text FROM eligibility.households"
+                                         " WHERE household_id = ANY($1::uuid[])", ids)]
     assert len(inputs) == len(ids)
     assert not any(nik in text or name in text for text in inputs for nik in niks for name in names), \
         "eligibility keeps what an assessment needs, not who the members are"

@@ -7,22 +7,11 @@ import hashlib
 import hmac
 import time
 
-import asyncpg
 
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.subject_access import subject_access
 
-from .conftest import Platform, eventually
-
-
-async def _digests(database_url: str, household_id: str) -> list[bytes]:
-    conn = await asyncpg.connect(database_url)
-    try:
-        rows = await conn.fetch("SELECT nik_digest FROM registry.members WHERE household_id = $1 ORDER BY position",
-                                household_id)
-        return [r["nik_digest"] for r in rows]
-    finally:
-        await conn.close()
+from .conftest import Platform, eventually, query
 
 
 def test_a_data_subject_request_returns_everything_held_and_who_processed_it(platform: Platform):
@@ -79,7 +68,9 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
     assert ("read", "auditor", "answering a data-subject request") in {
         (r["action"], r["role"], r["purpose"]) for r in again["registry"]["processing_records"]}
     key = platform.env["EJSIKA_NIK_HASH_KEY"].encode()
-    digests = asyncio.run(_digests(platform.env["EJSIKA_DATABASE_URL"], household_id))
+    digests = [r["nik_digest"] for r in query(platform.env["EJSIKA_DATABASE_URL"],
+                                              "SELECT nik_digest FROM registry.members WHERE household_id = $1"
+                                              " ORDER BY position", household_id)]
     assert digests == [hmac.new(key, m["nik"].encode(), hashlib.sha256).digest() for m in body["members"]]
 
 

@@ -14,7 +14,19 @@ from pydantic import Discriminator, Tag, TypeAdapter
 
 from .envelope import Event
 from .events.eligibility import EligibilityAssessed
-from .events.household import HouseholdRegistered
+from .events.household import (
+    EnrolmentChanged,
+    HeadChanged,
+    HouseholdRegistered,
+    HouseholdRegisteredV2,
+    HouseholdSplit,
+    HouseholdUpdated,
+    MemberAdded,
+    MemberEnded,
+    MemberFlagged,
+    MemberMoved,
+    MemberUpdated,
+)
 from .events.monitoring import VisitScheduled
 
 DEAD_LETTER_SUFFIX = ".dlq"
@@ -59,7 +71,10 @@ def _schema_name_of(value: object) -> str | None:
 HOUSEHOLD = Topic(
     "ejsika.household",
     partitions=6,
-    events=(HouseholdRegistered,),
+    # household.registered v1 is no longer produced (every consumer here reads v2); it stays
+    # readable for the records already in the topic.
+    events=(HouseholdRegistered, HouseholdRegisteredV2, HouseholdUpdated, MemberAdded, MemberUpdated, MemberEnded,
+            MemberMoved, HeadChanged, HouseholdSplit, EnrolmentChanged, MemberFlagged),
     description="Registry: households (KPM), members, enrolment and exit.",
 )
 ELIGIBILITY = Topic(

@@ -105,7 +105,64 @@ SAMPLES = {
             "due_date": "2025-01-09",
         },
     },
+    "household.registered.v2": lambda: _change("household.registered", 2, "a2", {
+        **_registered()["data"],
+        "version": 1,
+        "members": [{**m, "member_id": f"6f1c1f0e-0000-4000-8000-00000000010{i}"}
+                    for i, m in enumerate(_registered()["data"]["members"])]
+                   + [{"member_id": "6f1c1f0e-0000-4000-8000-000000000109", "nik_status": "pending", "name": "Bayi",
+                       "sex": "F", "birth_date": "2025-01-01", "relation": "child"}],
+    }),
+    "household.updated.v1": lambda: _change("household.updated", 1, "a3", {
+        **_household(4), "changed": ["address", "welfare"], "address": "Jl. Baru", "welfare": {"no_electricity": True},
+    }),
+    "member.added.v1": lambda: _change("member.added", 1, "a4", {
+        **_household(5), "member": _member(), "reason": "birth", "effective_date": "2025-01-01",
+    }),
+    "member.updated.v1": lambda: _change("member.updated", 1, "a5", {
+        **_household(6), "member": _member(), "changed": ["in_school"],
+    }),
+    "member.ended.v1": lambda: _change("member.ended", 1, "a6", {
+        **_household(7), "member_id": MEMBER_ID, "kind": "died", "effective_date": "2025-01-01",
+    }),
+    "member.moved.v1": lambda: _change("member.moved", 1, "a7", {
+        **_household(2), "from_household_id": "6f1c1f0e-0000-4000-8000-000000000003", "from_version": 3,
+        "previous_member_id": MEMBER_ID, "member": _member(), "effective_date": "2025-01-01",
+    }),
+    "household.head_changed.v1": lambda: _change("household.head_changed", 1, "a8", {
+        **_household(8), "head_member_id": MEMBER_ID, "previous_head_member_id": "6f1c1f0e-0000-4000-8000-000000000111",
+        "relations": [{"member_id": "6f1c1f0e-0000-4000-8000-000000000111", "relation": "parent"}],
+        "kk_number": "3672010101250001",
+    }),
+    "household.split.v1": lambda: _change("household.split", 1, "a9", {
+        **_household(9), "new_household_id": "6f1c1f0e-0000-4000-8000-000000000004", "member_ids": [MEMBER_ID],
+    }),
+    "enrolment.changed.v1": lambda: _change("enrolment.changed", 1, "aa", {
+        **_household(10), "programme": "jscm", "region_code": "3672011001", "status": "exited",
+        "previous_status": "active", "exit_kind": "mandiri", "reason": "declared able", "effective_date": "2025-01-01",
+    }),
+    "member.flagged.v1": lambda: _change("member.flagged", 1, "ab", {
+        **_household(11), "member_id": MEMBER_ID, "quality_flags": ["nik_sex_mismatch"],
+    }),
 }
+
+MEMBER_ID = "6f1c1f0e-0000-4000-8000-000000000110"
+
+
+def _household(version: int) -> dict:
+    return {"household_id": "6f1c1f0e-0000-4000-8000-000000000001", "version": version}
+
+
+def _member() -> dict:
+    return {"member_id": MEMBER_ID, "nik": "3672015508120002", "name": "B", "sex": "F", "birth_date": "2012-08-15",
+            "relation": "child", "in_school": True}
+
+
+def _change(event_type: str, dataversion: int, tag: str, data: dict) -> dict:
+    return {"id": f"6f1c1f0e-0000-4000-8000-0000000000{tag}", "type": event_type, "source": "registry",
+            "time": "2025-01-02T03:04:05+07:00", "subject": "6f1c1f0e-0000-4000-8000-000000000001",
+            "dataversion": dataversion, "correlation_id": "6f1c1f0e-0000-4000-8000-000000000002",
+            "causation_id": None, "data": data}
 
 # A topic carrying several event classes: its reader picks the class by type and dataversion.
 MIXED = Topic("test.mixed", partitions=1, events=ALL_EVENTS, description="every event on one topic")
@@ -114,7 +171,7 @@ MIXED = Topic("test.mixed", partitions=1, events=ALL_EVENTS, description="every 
 DELETE = object()
 COMMON_BREAKS = [
     ("unknown type", ("type",), "household.renamed"),
-    ("unknown dataversion", ("dataversion",), 2),
+    ("unknown dataversion", ("dataversion",), 99),
     ("missing envelope field", ("source",), DELETE),
     ("missing data", ("data",), DELETE),
     ("wrong envelope type", ("correlation_id",), "not-a-uuid"),
@@ -136,6 +193,31 @@ NESTED_BREAKS = {
         ("unknown kind", ("data", "kind"), "house_party"),
         ("wrong date", ("data", "due_date"), "next week"),
     ],
+    "household.registered.v2": [
+        ("a verified member without a NIK", ("data", "members", 0, "nik"), DELETE),
+        ("a pending member with a NIK", ("data", "members", -1, "nik"), "3672015508120002"),
+        ("missing member id", ("data", "members", 1, "member_id"), DELETE),
+        ("version zero", ("data", "version"), 0),
+    ],
+    "household.updated.v1": [
+        ("nothing changed", ("data", "changed"), []),
+        ("unknown field changed", ("data", "changed"), ["nik"]),
+        ("missing version", ("data", "version"), DELETE),
+    ],
+    "member.added.v1": [
+        ("unknown reason", ("data", "reason"), "adopted by aliens"),
+        ("missing member", ("data", "member"), DELETE),
+    ],
+    "member.updated.v1": [("nothing changed", ("data", "changed"), []), ("wrong sex", ("data", "member", "sex"), "X")],
+    "member.ended.v1": [("unknown kind", ("data", "kind"), "vanished"), ("missing date", ("data", "effective_date"), DELETE)],
+    "member.moved.v1": [("missing origin", ("data", "from_household_id"), DELETE),
+                        ("wrong origin version", ("data", "from_version"), 0)],
+    "household.head_changed.v1": [("bad No. KK", ("data", "kk_number"), "123"),
+                                  ("unknown relation", ("data", "relations", 0, "relation"), "boss")],
+    "household.split.v1": [("nobody left", ("data", "member_ids"), []), ("missing new id", ("data", "new_household_id"), DELETE)],
+    "enrolment.changed.v1": [("unknown status", ("data", "status"), "paused"),
+                             ("unknown exit kind", ("data", "exit_kind"), "evicted")],
+    "member.flagged.v1": [("no flag", ("data", "quality_flags"), [])],
 }
 
 

@@ -56,7 +56,7 @@ def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(plat
 
     visits = platform.client("monitoring").get(f"/households/{ids[0]}/visits", timeout=10)
     assert visits.status_code == 200 and visits.json()[0]["kind"] == "first_visit"
-    history = platform.client("registry").get(f"/households/{ids[0]}", timeout=10).json()["history"]
+    history = platform.client("registry").get(f"/households/{ids[0]}/history", timeout=10).json()["items"]
     assert [h["change"] for h in history] == ["registered", "assessed"]
 
 
@@ -136,7 +136,7 @@ def test_killing_services_mid_flow_loses_nothing(platform: Platform):
     eligible = {h for h, status in final.items() if status == "eligible"}
     delivered = eventually(lambda: (d := delivered_households(platform)) and eligible <= d.keys() and d, timeout=90)
     assert eligible <= delivered.keys()
-    histories = [platform.client("registry").get(f"/households/{h}", timeout=10).json()["history"] for h in ids[:50]]
+    histories = [platform.client("registry").get(f"/households/{h}/history", timeout=10).json()["items"] for h in ids[:50]]
     assert all([h["change"] for h in history] == ["registered", "assessed"] for history in histories), \
         "each household is assessed exactly once, even across the restart"
 

@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ejsika_contracts import ELIGIBILITY, HOUSEHOLD
+from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, HouseholdRegistered, HouseholdRegisteredV2
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 
@@ -16,7 +16,7 @@ class EligibilitySettings(Settings):
 
 settings = EligibilitySettings()
 service = Service("eligibility", settings, Path(__file__).parent / "migrations")
-service.consumes(HOUSEHOLD, on_registered)
+service.consumes(HOUSEHOLD, {HouseholdRegistered: on_registered, HouseholdRegisteredV2: on_registered})
 service.emits(ELIGIBILITY)
 service.router.include_router(api.routes(service))
 app = service.app()

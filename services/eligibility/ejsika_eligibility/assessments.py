@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import TypeAdapter
 
-from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, ScoreContribution
+from ejsika_contracts import EligibilityAssessed, HouseholdRegistered, HouseholdRegisteredV2, ScoreContribution
 from ejsika_runtime import scopes
 from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.unit_of_work import UnitOfWork
@@ -21,7 +21,7 @@ PROCESSED = ("welfare", "members.sex", "members.birth_date", "members.relation",
              "members.pregnant", "members.disability")
 
 
-async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
+async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered | HouseholdRegisteredV2]) -> None:
     results = [
         EligibilityAssessed.caused_by(
             event,

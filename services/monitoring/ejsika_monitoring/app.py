@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from ejsika_contracts import HOUSEHOLD, VISIT
+from ejsika_contracts import HOUSEHOLD, HouseholdRegistered, HouseholdRegisteredV2, VISIT
 from ejsika_runtime.programme_time import SQL_TODAY
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
@@ -17,7 +17,7 @@ class MonitoringSettings(Settings):
 
 settings = MonitoringSettings()
 service = Service("monitoring", settings, Path(__file__).parent / "migrations")
-service.consumes(HOUSEHOLD, on_registered)
+service.consumes(HOUSEHOLD, {HouseholdRegistered: on_registered, HouseholdRegisteredV2: on_registered})
 service.emits(VISIT)
 service.router.include_router(api.routes(service))
 # Overdue as the API counts it: past due on today's date in Asia/Jakarta, whatever the server's TimeZone.

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ejsika_contracts import HouseholdRegistered, VisitScheduled, VisitScheduledData
+from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredV2, VisitScheduled, VisitScheduledData
 from ejsika_runtime import scopes
 from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.unit_of_work import UnitOfWork
@@ -13,7 +13,7 @@ SOURCE = "monitoring"
 POLICY = SchedulePolicy()
 
 
-async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered]) -> None:
+async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered | HouseholdRegisteredV2]) -> None:
     scheduled = []
     for event in events:
         visit_id, due = first_visit(event.data.household_id, programme_date(event.time), POLICY)

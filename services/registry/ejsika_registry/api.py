@@ -3,38 +3,39 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Any, Literal
 from uuid import UUID, uuid4
 
-from fastapi import APIRouter, Header, Response
+from fastapi import APIRouter, Header, Query, Response
 from pydantic import BaseModel, Field, SkipValidation, TypeAdapter, ValidationError
 from pydantic.json_schema import SkipJsonSchema
 
-from ejsika_contracts import Contract, HouseholdRegisteredData, Member, WelfareIndicators
+from ejsika_contracts import Contract, HouseholdMember, HouseholdRegisteredDataV2, WelfareIndicators
 from ejsika_contracts.values import KkNumber, Nik, ProgrammeCode, VillageCode
-from ejsika_runtime import processing, scopes
+from ejsika_runtime import pages, processing, programme_time, scopes, versions
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
 from ejsika_runtime.problems import FieldError, Problem, documented, field_path
 from ejsika_runtime.service import Service
 
-from . import households
+from . import history, households
 from .domain.identifiers import nik_digest
 from .domain.registration import Violation
-from .registrations import ConcurrentRegistration, Outcome, household_id_for, register_all
+from .registrations import ConcurrentRegistration, Outcome, household_id_for, member_id_for, register_all
 
 MAX_BATCH = 1000
 STAFF = (Role.PENDAMPING, Role.SUPERVISOR, Role.OPERATOR)
 
 
-class MemberIn(Member):
-    """A member as the caseworker app declares it: the event's Member, less what the registry sets.
+class MemberIn(HouseholdMember):
+    """A member as the caseworker app declares it: the event's member, less what the registry sets.
 
-    A subclass, so that a validated registration is the event's data as it is, with no copy (a batch
-    holds some 3,500 members); an event serializes it as a Member.
+    A subclass, so that a validated registration becomes the event's data with a cheap copy (a batch
+    holds some 3,500 members); an event serializes it as a HouseholdMember.
     """
 
+    member_id: SkipJsonSchema[UUID | None] = Field(default=None, exclude=True)
     quality_flags: SkipJsonSchema[tuple[()]] = Field(default=(), exclude=True)
 
 
@@ -52,14 +53,16 @@ class Registration(Contract):
                     "are theirs; supervisors and operators may name one.",
     )
 
-    def to_data(self, pendamping_id: str | None) -> HouseholdRegisteredData:
-        return HouseholdRegisteredData(
-            household_id=household_id_for(self.request_id),
+    def to_data(self, pendamping_id: str | None) -> HouseholdRegisteredDataV2:
+        household_id = household_id_for(self.request_id)
+        return HouseholdRegisteredDataV2(
+            household_id=household_id,
             programme=self.programme,
             region_code=self.region_code,
             kk_number=self.kk_number,
             address=self.address,
-            members=self.members,
+            members=[m.model_copy(update={"member_id": member_id_for(household_id, i)})
+                     for i, m in enumerate(self.members, start=1)],
             welfare=self.welfare,
             pendamping_id=pendamping_id,
         )
@@ -135,7 +138,9 @@ class BatchOut(BaseModel):
 
 
 class MemberOut(BaseModel):
-    nik: str
+    member_id: UUID
+    nik: str | None = Field(description="None while the NIK is pending or unknown.")
+    nik_status: Literal["verified", "pending", "unmatched"]
     name: str
     sex: str
     birth_date: date
@@ -147,11 +152,29 @@ class MemberOut(BaseModel):
                                                  "e.g. nik_birth_date_mismatch, nik_sex_mismatch.")
 
 
+class EnrolmentOut(BaseModel):
+    programme: str
+    status: Literal["candidate", "active", "suspended", "exited"]
+    exit_kind: Literal["mandiri", "alamiah", "paksa"] | None
+    reason: str | None
+    effective_date: date
+
+
+class FieldChange(BaseModel):
+    old: Any = Field(description="The value before the change; null when there was none (a member not yet there).")
+    new: Any = Field(description="The value after it; null when there is none any more (a member who left).")
+
+
 class HistoryOut(BaseModel):
     version: int
-    change: str
+    change: str = Field(description="registered, updated, assessed, member_added, member_ended, member_moved, "
+                                    "head_changed, split, enrolment_changed, proposal_*, ...")
+    changes: dict[str, FieldChange] = Field(description="Each field changed, a member as members/<member_id>.")
+    source: str = Field(description="Where the change came from: app, import, visit, agency, eligibility, operator, proposal.")
+    actor: str | None = Field(description="Who made it: the subject of their token, or a service.")
+    reason: str | None
     detail: dict[str, Any]
-    cause_id: UUID | None
+    cause_id: UUID | None = Field(description="The event, proposal or request that caused it.")
     changed_at: datetime
 
 
@@ -169,7 +192,16 @@ class HouseholdOut(BaseModel):
     registered_at: datetime
     updated_at: datetime
     pendamping_id: str | None
-    members: list[MemberOut]
+    members: list[MemberOut] = Field(description="The members now (or at as_of), head first as registered.")
+    enrolments: list[EnrolmentOut]
+
+    @classmethod
+    def of(cls, state: dict[str, Any]) -> HouseholdOut:
+        return cls(**{**state, "members": list(state["members"].values()),
+                      "enrolments": [{"programme": p, **e} for p, e in state["enrolments"].items()]})
+
+
+class HouseholdRecord(HouseholdOut):
     history: list[HistoryOut]
 
 
@@ -178,7 +210,7 @@ class DataSubjectRequest(Contract):
 
 
 class DataSubjectOut(BaseModel):
-    households: list[HouseholdOut] = Field(
+    households: list[HouseholdRecord] = Field(
         description="Every household the person is a member of here, with its history. Ask each other "
                     "service's GET /processing-records?household_id=… for its part of the trail.")
     processing_records: list[processing.ProcessingRecord] = Field(description="Who processed these households here, oldest first.")
@@ -268,18 +300,41 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
                                               reason=o.reason, errors=_field_errors(o.errors) or None))
         return BatchOut(results=results)
 
-    @router.get("/households/{household_id:uuid}", response_model=HouseholdOut)
+    read_as = service.access.allow(*STAFF, Role.AUDITOR, purpose="case management of a family")
+
+    @router.get("/households/{household_id:uuid}", response_model=HouseholdOut,
+                responses={200: {"headers": {"ETag": {"description": "The household's version, for If-Match",
+                                                      "schema": {"type": "string"}}}}})
     async def get_household(
-        household_id: UUID,
-        caller: Caller = service.access.allow(*STAFF, Role.AUDITOR, purpose="case management of a family"),
+        household_id: UUID, response: Response,
+        as_of: str | None = Query(None, max_length=40, description=(
+            "The household as it was at this moment (RFC 3339), or at the end of this day (YYYY-MM-DD, "
+            "Asia/Jakarta). 404 if it was not registered yet.")),
+        caller: Caller = read_as,
     ) -> HouseholdOut:
+        moment = _moment(as_of) if as_of else None
         async with service.pool.acquire() as conn:
-            scope = await caller.household(conn, household_id)
-            household = await households.find(conn, household_id)
-            if household is None:
-                raise Problem(404, "no such household")
+            await caller.household(conn, household_id)
+            state = await households.current_state(conn, household_id)
+            if state is not None and moment is not None:
+                state = await history.as_of(conn, state, moment)
+            if state is None:
+                raise Problem(404, "no such household" if moment is None else "the household was not registered yet")
             await caller.record(conn, "read", [household_id], households.PERSONAL_FIELDS)
-        return HouseholdOut(**household, pendamping_id=scope.pendamping_id)
+        versions.set_version(response, state["version"])
+        return HouseholdOut.of(state)
+
+    @router.get("/households/{household_id:uuid}/history", response_model=pages.Page[HistoryOut])
+    async def household_history(
+        household_id: UUID, limit: int = pages.limit(), cursor: str | None = pages.cursor(), caller: Caller = read_as,
+    ) -> pages.Page[HistoryOut]:
+        """Every change of the household, oldest first: who, when, from where, old and new values."""
+        (after,) = pages.decode(cursor, int) or (0,)
+        async with service.pool.acquire() as conn:
+            await caller.household(conn, household_id)
+            items, last = await history.page(conn, household_id, after, limit)
+            await caller.record(conn, "read", [household_id], households.PERSONAL_FIELDS)
+        return pages.Page[HistoryOut](items=items, next_cursor=pages.encode(last) if last is not None else None)
 
     @router.post("/data-subject-requests", response_model=DataSubjectOut)
     async def data_subject_request(
@@ -292,13 +347,30 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
             found = []
             for household_id in ids:
                 if await _covered(conn, caller, household_id):
-                    found.append((await scopes.find(conn, household_id), await households.find(conn, household_id)))
-            visible = [scope.household_id for scope, _ in found]
+                    state = await households.current_state(conn, household_id)
+                    found.append(HouseholdRecord(**HouseholdOut.of(state).model_dump(),
+                                                 history=await households.full_history(conn, household_id)))
+            visible = [h.id for h in found]
             await caller.record(conn, "read", visible, households.PERSONAL_FIELDS)
             trail, _ = await processing.trail(conn, visible, limit=10_000)
         return DataSubjectOut(
-            households=[HouseholdOut(**h, pendamping_id=s.pendamping_id) for s, h in found],
+            households=found,
             processing_records=trail,
         )
 
     return router
+
+
+def _moment(value: str) -> datetime:
+    """`as_of`: an RFC 3339 moment, or a date meaning the end of that day in the programme's time zone."""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+            return datetime.combine(day, time.max, tzinfo=programme_time.ZONE)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        moment = None
+    if moment is None or moment.tzinfo is None:
+        raise Problem(422, "as_of must be a date (YYYY-MM-DD) or a moment with its offset (RFC 3339)",
+                      errors=[FieldError(field="query.as_of", rule="as_of")])
+    return moment

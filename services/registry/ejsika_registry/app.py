@@ -10,7 +10,7 @@ from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import UnitOfWork
 
-from . import api, households
+from . import api, changes_api, households
 
 
 class RegistrySettings(Settings):
@@ -32,6 +32,7 @@ service = Service("registry", settings, Path(__file__).parent / "migrations")
 service.emits(HOUSEHOLD)
 service.consumes(ELIGIBILITY, record_status)
 service.router.include_router(api.routes(service, nik_key))
+service.router.include_router(changes_api.routes(service, nik_key))
 service.background(lambda: households.backfill_digests(service.pool, nik_key))
 service.gauge("ejsika_households_by_status", "Households in the registry by status",
               "SELECT status, count(*) FROM households GROUP BY status", label="status")

@@ -4,22 +4,41 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from typing import Any
 from uuid import UUID
 
 import asyncpg
 
-from ejsika_contracts import EligibilityAssessed, HouseholdRegistered
+from ejsika_contracts import EligibilityAssessed, HouseholdMember, HouseholdRegisteredV2
 from ejsika_runtime import scopes
 
+from . import history
 from .domain.identifiers import nik_digest
 
 # The fields of a household that are personal data, as named in the record of processing.
 PERSONAL_FIELDS = ("kk_number", "address", "welfare", "members.nik", "members.name", "members.sex",
                    "members.birth_date", "members.relation", "members.in_school", "members.pregnant",
-                   "members.disability", "members.quality_flags")
+                   "members.disability", "members.quality_flags", "members.nik_status")
 
 
-async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegistered], nik_key: bytes) -> set[UUID]:
+MEMBER_COLUMNS = ("member_id", "nik", "nik_status", "name", "sex", "birth_date", "relation", "in_school",
+                  "pregnant", "disability", "quality_flags")
+HOUSEHOLD_FIELDS = ("programme", "region_code", "kk_number", "address", "welfare", "status", "score", "rule_set")
+
+
+def encode_field(name: str, value: Any) -> Any:
+    """A household field as its column takes it (welfare is JSON text)."""
+    return json.dumps(value) if name == "welfare" else value
+
+
+def member_state(member: HouseholdMember | asyncpg.Record | dict) -> dict[str, Any]:
+    """A member as the history and the state of a household hold it: JSON values, by column."""
+    get = (lambda name: getattr(member, name)) if isinstance(member, HouseholdMember) else member.__getitem__
+    return {name: history.jsonable(get(name)) for name in MEMBER_COLUMNS}
+
+
+async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegisteredV2], nik_key: bytes,
+                     source: history.Source = "app", actor: str | None = None) -> set[UUID]:
     """Insert the households not stored yet; return the ids that were new."""
     if not events:
         return set()
@@ -37,30 +56,41 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     )
     new = {r["id"] for r in rows}
     fresh = [e for e in events if e.data.household_id in new]
-    members = [(e.data.household_id, i, m) for e in fresh for i, m in enumerate(e.data.members, start=1)]
-    await conn.copy_records_to_table(
-        "members",
-        records=[
-            (hid, i, m.nik, nik_digest(nik_key, m.nik), m.name, m.sex, m.birth_date, m.relation, m.in_school,
-             m.pregnant, m.disability, list(m.quality_flags))
-            for hid, i, m in members
-        ],
-        columns=["household_id", "position", "nik", "nik_digest", "name", "sex", "birth_date", "relation",
-                 "in_school", "pregnant", "disability", "quality_flags"],
-    )
+    await add_members(conn, [(e.data.household_id, i, m) for e in fresh for i, m in enumerate(e.data.members, start=1)],
+                      nik_key)
     await scopes.remember(conn, [
         scopes.HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, e.data.pendamping_id)
         for e in fresh
     ])
-    await _history(conn, [(e.data.household_id, 1, "registered", {"programme": e.data.programme,
-                                                                 "region_code": e.data.region_code}, e.id)
-                          for e in fresh])
+    await history.write(conn, [
+        history.Change(e.data.household_id, 1, "registered", source=source, actor=actor, cause_id=e.id,
+                       detail={"programme": e.data.programme, "region_code": e.data.region_code,
+                               **({"split_from": str(e.data.split_from)} if e.data.split_from else {})})
+        for e in fresh
+    ])
     return new
 
 
-async def registered_niks(conn: asyncpg.Connection, niks: Sequence[str]) -> set[str]:
-    rows = await conn.fetch("SELECT nik FROM members WHERE nik = ANY($1::text[])", list(niks))
-    return {r["nik"] for r in rows}
+async def add_members(conn: asyncpg.Connection, members: Sequence[tuple[UUID, int, HouseholdMember]],
+                      nik_key: bytes) -> None:
+    """Store new memberships: (household, position, member)."""
+    await conn.copy_records_to_table(
+        "members",
+        records=[
+            (hid, position, m.member_id, m.nik, nik_digest(nik_key, m.nik) if m.nik else None, m.nik_status, m.name,
+             m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability, list(m.quality_flags))
+            for hid, position, m in members
+        ],
+        columns=["household_id", "position", "member_id", "nik", "nik_digest", "nik_status", "name", "sex",
+                 "birth_date", "relation", "in_school", "pregnant", "disability", "quality_flags"],
+    )
+
+
+async def active_households(conn: asyncpg.Connection, niks: Sequence[str]) -> dict[str, UUID]:
+    """The household each of these people is an active member of, by NIK."""
+    rows = await conn.fetch(
+        "SELECT nik, household_id FROM members WHERE nik = ANY($1::text[]) AND ended_at IS NULL", list(niks))
+    return {r["nik"]: r["household_id"] for r in rows}
 
 
 async def record_assessments(conn: asyncpg.Connection, events: Sequence[EligibilityAssessed]) -> int:
@@ -69,31 +99,29 @@ async def record_assessments(conn: asyncpg.Connection, events: Sequence[Eligibil
         latest[event.data.household_id] = event
     chosen = list(latest.values())
     rows = await conn.fetch(
-        "UPDATE households h SET status = u.status, score = u.score, rule_set = u.rule_set,"
+        "WITH old AS (SELECT id, status, score, rule_set FROM households WHERE id = ANY($1::uuid[]) FOR UPDATE)"
+        " UPDATE households h SET status = u.status, score = u.score, rule_set = u.rule_set,"
         " version = h.version + 1, updated_at = now()"
-        " FROM unnest($1::uuid[], $2::text[], $3::real[], $4::text[]) AS u(id, status, score, rule_set)"
-        " WHERE h.id = u.id RETURNING h.id, h.version, h.status",
+        " FROM unnest($1::uuid[], $2::text[], $3::real[], $4::text[]) AS u(id, status, score, rule_set), old"
+        " WHERE h.id = u.id AND old.id = u.id"
+        " RETURNING h.id, h.version, h.status, h.score, h.rule_set,"
+        "   old.status AS old_status, old.score AS old_score, old.rule_set AS old_rule_set",
         [e.data.household_id for e in chosen],
         ["eligible" if e.data.eligible else "not_eligible" for e in chosen],
         [e.data.score for e in chosen],
         [e.data.rule_set for e in chosen],
     )
-    await _history(conn, [
-        (r["id"], r["version"], "assessed",
-         {"status": r["status"], "score": latest[r["id"]].data.score, "rule_set": latest[r["id"]].data.rule_set},
-         latest[r["id"]].id)
+    await history.write(conn, [
+        history.Change(
+            r["id"], r["version"], "assessed",
+            history.diff({k: r[f"old_{k}"] for k in ("status", "score", "rule_set")},
+                         {k: r[k] for k in ("status", "score", "rule_set")}),
+            source="eligibility", actor="eligibility", cause_id=latest[r["id"]].id,
+            detail={"status": r["status"], "score": r["score"], "rule_set": r["rule_set"]},
+        )
         for r in rows
     ])
     return len(rows)
-
-
-async def _history(conn: asyncpg.Connection, changes: list[tuple[UUID, int, str, dict, UUID | None]]) -> None:
-    if changes:
-        await conn.copy_records_to_table(
-            "household_history",
-            records=[(hid, version, change, json.dumps(detail), cause) for hid, version, change, detail, cause in changes],
-            columns=["household_id", "version", "change", "detail", "cause_id"],
-        )
 
 
 async def households_of_person(conn: asyncpg.Connection, digest: bytes) -> list[UUID]:
@@ -105,7 +133,8 @@ async def backfill_digests(pool: asyncpg.Pool, nik_key: bytes, batch: int = 1000
     """Give the NIK's keyed hash to members stored before it existed, a batch at a time."""
     while True:
         async with pool.acquire() as conn:
-            rows = await conn.fetch("SELECT household_id, position, nik FROM members WHERE nik_digest IS NULL LIMIT $1", batch)
+            rows = await conn.fetch("SELECT household_id, position, nik FROM members"
+                                    " WHERE nik_digest IS NULL AND nik IS NOT NULL LIMIT $1", batch)
             if not rows:
                 return
             await conn.executemany(
@@ -114,22 +143,35 @@ async def backfill_digests(pool: asyncpg.Pool, nik_key: bytes, batch: int = 1000
             )
 
 
-async def find(conn: asyncpg.Connection, household_id: UUID) -> dict | None:
-    household = await conn.fetchrow("SELECT * FROM households WHERE id = $1", household_id)
+async def current_state(conn: asyncpg.Connection, household_id: UUID, *, lock: bool = False) -> dict | None:
+    """The household now: its fields, active members by id and enrolments by programme.
+
+    `lock` holds the household's row until the transaction ends: the writer that changes it next.
+    """
+    household = await conn.fetchrow(
+        "SELECT h.*, s.pendamping_id FROM households h LEFT JOIN household_scope s ON s.household_id = h.id"
+        " WHERE h.id = $1" + (" FOR UPDATE OF h" if lock else ""),
+        household_id,
+    )
     if household is None:
         return None
     members = await conn.fetch(
-        "SELECT nik, name, sex, birth_date, relation, in_school, pregnant, disability, quality_flags"
-        " FROM members WHERE household_id = $1 ORDER BY position",
+        f"SELECT {', '.join(MEMBER_COLUMNS)} FROM members WHERE household_id = $1 AND ended_at IS NULL ORDER BY position",
         household_id,
     )
-    history = await conn.fetch(
-        "SELECT version, change, detail, cause_id, changed_at FROM household_history"
-        " WHERE household_id = $1 ORDER BY version",
+    enrolments = await conn.fetch(
+        "SELECT programme, status, exit_kind, reason, effective_date FROM enrolments WHERE household_id = $1",
         household_id,
     )
-    result = dict(household)
-    result["welfare"] = json.loads(result["welfare"])
-    result["members"] = [dict(m) for m in members]
-    result["history"] = [{**dict(h), "detail": json.loads(h["detail"])} for h in history]
-    return result
+    state = dict(household)
+    state["welfare"] = json.loads(state["welfare"])
+    state["members"] = {str(m["member_id"]): member_state(m) for m in members}
+    state["enrolments"] = {e["programme"]: history.jsonable({k: e[k] for k in ("status", "exit_kind", "reason",
+                                                                                 "effective_date")})
+                           for e in enrolments}
+    return state
+
+
+async def full_history(conn: asyncpg.Connection, household_id: UUID) -> list[dict]:
+    items, _ = await history.page(conn, household_id, 0, 1_000_000)
+    return items

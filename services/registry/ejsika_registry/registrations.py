@@ -8,10 +8,10 @@ from uuid import UUID, NAMESPACE_URL, uuid5
 
 import asyncpg
 
-from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
+from ejsika_contracts import HouseholdRegisteredDataV2, HouseholdRegisteredV2
 from ejsika_runtime.unit_of_work import UnitOfWork
 
-from . import households
+from . import history, households
 from .domain.registration import RegistrationRejected, Violation, register
 
 REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "urn:ejsika:registry:registration-request")
@@ -20,6 +20,11 @@ REQUEST_NAMESPACE = uuid5(NAMESPACE_URL, "urn:ejsika:registry:registration-reque
 def household_id_for(request_id: UUID) -> UUID:
     """The household id is derived from the client's request id: a retried upload finds its household."""
     return uuid5(REQUEST_NAMESPACE, str(request_id))
+
+
+def member_id_for(household_id: UUID, position: int) -> UUID:
+    """A registered member's id, derived like the household's: a retry builds the same event."""
+    return uuid5(household_id, f"member:{position}")
 
 
 class ConcurrentRegistration(Exception):
@@ -36,10 +41,11 @@ class Outcome:
 
 
 async def register_all(
-    uow: UnitOfWork, requests: Sequence[tuple[UUID, HouseholdRegisteredData]], correlation_id: UUID, nik_key: bytes
+    uow: UnitOfWork, requests: Sequence[tuple[UUID, HouseholdRegisteredDataV2]], correlation_id: UUID, nik_key: bytes,
+    source: history.Source = "app", actor: str | None = None,
 ) -> list[Outcome]:
     outcomes: dict[UUID, Outcome] = {}
-    accepted: list[tuple[UUID, HouseholdRegistered]] = []
+    accepted: list[tuple[UUID, HouseholdRegisteredV2]] = []
     for request_id, data in requests:
         try:
             accepted.append((request_id, register(data, correlation_id)))
@@ -53,20 +59,23 @@ async def register_all(
         if e.data.household_id in existing:
             outcomes[rid] = Outcome(rid, e.data.household_id, "already_registered")
 
-    claimed = await households.registered_niks(uow.conn, [m.nik for _, e in candidates for m in e.data.members])
+    claimed = await households.active_households(
+        uow.conn, [m.nik for _, e in candidates for m in e.data.members if m.nik is not None])
     to_insert = []
     for rid, event in candidates:
-        clashes = [i for i, m in enumerate(event.data.members) if m.nik in claimed]
+        clashes = [(i, claimed[m.nik]) for i, m in enumerate(event.data.members) if m.nik in claimed]
         if clashes:
-            reason = "a member is already registered in a household"
+            # The other household is named (a supervisor resolves the clash there), the person is not.
+            where = ", ".join(sorted({str(h) for _, h in clashes}))
+            reason = f"a member is an active member of household {where}"
             outcomes[rid] = Outcome(rid, None, "duplicate_member", reason,
-                                    tuple(Violation(f"members[{i}].nik", "nik_registered", reason) for i in clashes))
+                                    tuple(Violation(f"members[{i}].nik", "nik_registered", reason) for i, _ in clashes))
             continue
-        claimed.update(m.nik for m in event.data.members)
+        claimed.update((m.nik, event.data.household_id) for m in event.data.members if m.nik is not None)
         to_insert.append(event)
         outcomes[rid] = Outcome(rid, event.data.household_id, "registered")
     try:
-        new = await households.insert_new(uow.conn, to_insert, nik_key)
+        new = await households.insert_new(uow.conn, to_insert, nik_key, source, actor)
     except asyncpg.UniqueViolationError:
         raise ConcurrentRegistration() from None
     # A retry racing its first upload inserts nothing and so announces nothing.

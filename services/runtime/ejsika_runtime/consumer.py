@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import asyncpg
@@ -30,6 +30,31 @@ from .unit_of_work import UnitOfWork
 log = logging.getLogger(__name__)
 
 Handler = Callable[[UnitOfWork, list[Event]], Awaitable[None]]
+
+
+def by_type(handlers: Mapping[type[Event], Handler]) -> Handler:
+    """One handler for a topic of several events: each event goes to the handler of its class.
+
+    Consecutive events of one class go together, in the batch's order, so a household's events are
+    still applied in the order they happened. Events of a class without a handler are not this
+    service's business: the inbox still records them as seen.
+    """
+
+    async def handle(uow: UnitOfWork, events: list[Event]) -> None:
+        run: list[Event] = []
+        current: Handler | None = None
+        for event in events:
+            handler = handlers.get(type(event))
+            if handler is not current and run:
+                await current(uow, run)
+                run = []
+            current = handler
+            if handler is not None:
+                run.append(event)
+        if run and current is not None:
+            await current(uow, run)
+
+    return handle
 
 # Errors that say the database (or the network to it) is down, not that the event is bad.
 INFRASTRUCTURE_ERRORS = (

@@ -6,7 +6,6 @@ change is never without its record.
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -64,19 +63,6 @@ class ProcessingRecord(BaseModel):
     channel: str
     purpose: str
     correlation_id: UUID | None
-
-
-def encode_cursor(last_id: int) -> str:
-    return base64.urlsafe_b64encode(str(last_id).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> int:
-    if not cursor:
-        return 0
-    try:
-        return int(base64.urlsafe_b64decode(cursor.encode()).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise ValueError("not a cursor of this list") from None
 
 
 async def trail(

@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ejsika_contracts import HouseholdRegistered
+from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredV2
 
 from . import processing
 from .auth import Principal, Role
@@ -62,7 +62,7 @@ async def find(conn: asyncpg.Connection | asyncpg.Pool, household_id: UUID) -> H
 
 
 async def follow(
-    conn: asyncpg.Connection, service: str, events: Sequence[HouseholdRegistered], purpose: str, fields: Sequence[str]
+    conn: asyncpg.Connection, service: str, events: Sequence[HouseholdRegistered | HouseholdRegisteredV2], purpose: str, fields: Sequence[str]
 ) -> None:
     """A consumer of registrations: remember each household's scope, and record that `service`
     processed these fields of it, from the event, for `purpose`."""

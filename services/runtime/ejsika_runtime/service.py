@@ -11,7 +11,7 @@ import contextlib
 import gc
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -26,14 +26,14 @@ from faststream.specification import AsyncAPI
 from prometheus_client import CONTENT_TYPE_LATEST, Gauge, generate_latest
 from pydantic import Field, SkipValidation
 
-from ejsika_contracts import Topic
+from ejsika_contracts import Event, Topic
 
 from . import logs
 from . import problems
 from .access import Access, api_routes, policy_of, unguarded
 from .limits import RequestLimits
 from .processing_api import processing_routes
-from .consumer import BatchConsumer, Handler
+from .consumer import BatchConsumer, Handler, by_type
 from .db import ConnectionPolicy, create_pool, migrate
 from .kafka import broker_security, new_producer, producer_options
 from .metrics import RuntimeMetrics, new_registry
@@ -82,12 +82,16 @@ class Service:
     def transaction(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         return unit_of_work(self.pool, self.outbox)
 
-    def consumes(self, topic: Topic, handler: Handler) -> None:
-        """Apply batches of `topic`'s events with `handler`, inside one transaction per batch."""
+    def consumes(self, topic: Topic, handler: Handler | Mapping[type[Event], Handler]) -> None:
+        """Apply batches of `topic`'s events with `handler`, inside one transaction per batch.
+
+        `handler` takes every event of the topic, or is a mapping from event class to handler
+        (the events of other classes are passed over).
+        """
         consumer = BatchConsumer(
             topic=topic,
             group=self.name,
-            handler=handler,
+            handler=by_type(handler) if isinstance(handler, Mapping) else handler,
             pool_of=lambda: self.pool,
             outbox=self.outbox,
             metrics=self.metrics,

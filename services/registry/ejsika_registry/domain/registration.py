@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import date
 from uuid import UUID
 
-from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
+from ejsika_contracts import HouseholdMember, HouseholdRegisteredDataV2, HouseholdRegisteredV2
 
 from .identifiers import InvalidIdentifier, check_kk, read_nik
 from .regions import RegionError, check_village_code, programme_for
@@ -32,7 +32,7 @@ class RegistrationRejected(ValueError):
         self.violations = tuple(violations)
 
 
-def check_registration(data: HouseholdRegisteredData, today: date | None = None) -> list[tuple[str, ...]]:
+def check_registration(data: HouseholdRegisteredDataV2, today: date | None = None) -> list[tuple[str, ...]]:
     """Every rule at once; the answer is the data-quality flags of each member, in order."""
     today = today or date.today()
     broken: list[Violation] = []
@@ -52,33 +52,43 @@ def check_registration(data: HouseholdRegisteredData, today: date | None = None)
     flags: list[tuple[str, ...]] = []
     for index, member in enumerate(data.members):
         at = f"members[{index}]"
-        flags.append(())
-        if member.nik in seen:
+        if member.nik is not None and member.nik in seen:
             broken.append(Violation(f"{at}.nik", "nik_repeated", "NIK repeated within the household"))
         seen.add(member.nik)
-        plausible = OLDEST_BIRTH_DATE <= member.birth_date <= today
-        if not plausible:
-            broken.append(Violation(f"{at}.birth_date", "birth_date", "birth_date must lie between 1900 and today"))
+        member_flags, member_broken = check_member(member, today, at)
+        flags.append(member_flags)
+        broken.extend(member_broken)
+    if broken:
+        raise RegistrationRejected(broken)
+    return flags
+
+
+def check_member(member: HouseholdMember, today: date, at: str = "member") -> tuple[tuple[str, ...], list[Violation]]:
+    """The rules of one member: its data-quality flags, and the rules it breaks."""
+    broken: list[Violation] = []
+    flags: tuple[str, ...] = ()
+    plausible = OLDEST_BIRTH_DATE <= member.birth_date <= today
+    if not plausible:
+        broken.append(Violation(f"{at}.birth_date", "birth_date", "birth_date must lie between 1900 and today"))
+    if member.nik is not None:
         try:
             facts = read_nik(member.nik, today, born=member.birth_date if plausible else None)
         except InvalidIdentifier as error:
             broken.append(Violation(f"{at}.nik", error.rule, str(error)))
         else:
             if plausible:
-                flags[-1] = facts.quality_flags(member.birth_date, member.sex)
-        if member.pregnant and member.sex != "F":
-            broken.append(Violation(f"{at}.pregnant", "pregnant_sex", "only a woman can be pregnant"))
-    if broken:
-        raise RegistrationRejected(broken)
-    return flags
+                flags = facts.quality_flags(member.birth_date, member.sex)
+    if member.pregnant and member.sex != "F":
+        broken.append(Violation(f"{at}.pregnant", "pregnant_sex", "only a woman can be pregnant"))
+    return flags, broken
 
 
-def register(data: HouseholdRegisteredData, correlation_id: UUID, today: date | None = None) -> HouseholdRegistered:
+def register(data: HouseholdRegisteredDataV2, correlation_id: UUID, today: date | None = None) -> HouseholdRegisteredV2:
     """The household.registered event; a member whose NIK contradicts what was declared carries its flags."""
     flags = check_registration(data, today)
     if any(flags):
         members = [m.model_copy(update={"quality_flags": f}) if f else m for m, f in zip(data.members, flags)]
         data = data.model_copy(update={"members": members})
-    return HouseholdRegistered(
+    return HouseholdRegisteredV2(
         source=SOURCE, subject=str(data.household_id), correlation_id=correlation_id, data=data
     )

@@ -47,7 +47,7 @@ def invalid_rows(families: Families) -> list[tuple[dict, set[tuple[str, str]], s
     wide["members"].append({**wide["members"][0], "sex": "X", "birth_date": "12/03/1980"})
     member = keyed["members"][0]
     keyed["members"][0] = {member["nik"]: {k: v for k, v in member.items() if k != "nik"}}  # keyed by its NIK
-    missing = {("members[0].nik", "missing"), ("members[0].name", "missing"), ("members[0].sex", "missing"),
+    missing = {("members[0].nik", "value_error"), ("members[0].name", "missing"), ("members[0].sex", "missing"),
                ("members[0].birth_date", "missing"), ("members[0].relation", "missing")}
     return [
         (keyed, missing | {("members[0].(unknown field)", "extra_forbidden")}, member["nik"]),

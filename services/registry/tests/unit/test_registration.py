@@ -7,7 +7,7 @@ from uuid import uuid4
 import pytest
 from hypothesis import given, settings, strategies as st
 
-from ejsika_contracts import HOUSEHOLD, HouseholdRegisteredData
+from ejsika_contracts import HOUSEHOLD, HouseholdRegisteredDataV2
 from ejsika_registry.api import Registration
 from ejsika_registry.domain.registration import RegistrationRejected, register
 from ejsika_runtime.demo.synthetic import Families
@@ -17,22 +17,23 @@ HEAD = {"nik": "3672011203800001", "name": "A", "sex": "M", "birth_date": "1980-
 CHILD = {"nik": "3672015508120002", "name": "B", "sex": "F", "birth_date": "2012-08-15", "relation": "child"}
 
 
-def household(**changes) -> HouseholdRegisteredData:
+def household(**changes) -> HouseholdRegisteredDataV2:
     data = {
         "household_id": uuid4(), "programme": "jscm", "region_code": "3672011001", "kk_number": "3672010101200001",
         "address": "Jl. Contoh", "welfare": {}, "members": [HEAD, CHILD],
     }
     data.update(changes)
-    return HouseholdRegisteredData.model_validate(data)
+    data["members"] = [{"member_id": uuid4(), **m} for m in data["members"]]
+    return HouseholdRegisteredDataV2.model_validate(data)
 
 
-def with_member(index: int, **changes) -> HouseholdRegisteredData:
+def with_member(index: int, **changes) -> HouseholdRegisteredDataV2:
     members = [dict(HEAD), dict(CHILD)]
     members[index].update(changes)
     return household(members=members)
 
 
-def broken(data: HouseholdRegisteredData) -> set[tuple[str, str]]:
+def broken(data: HouseholdRegisteredDataV2) -> set[tuple[str, str]]:
     with pytest.raises(RegistrationRejected) as error:
         register(data, uuid4(), TODAY)
     text = str(error.value) + repr(error.value.violations)
@@ -106,11 +107,15 @@ def test_a_nik_first_registered_in_another_province_is_no_problem():
     assert register(household(members=[newcomer, CHILD]), uuid4(), TODAY).data.members[0].quality_flags == ()
 
 
-def test_a_registration_is_the_event_s_data_without_a_copy_and_without_flags_of_the_client():
+def test_a_registration_is_the_event_s_data_with_member_ids_of_its_own_and_without_flags_of_the_client():
     body = Families(seed=3, today=TODAY).registration()
     registration = Registration.model_validate(body)
     data = registration.to_data(pendamping_id=None)
-    assert data.members[0] is registration.members[0]
+    again = registration.to_data(pendamping_id=None)
+    assert [m.member_id for m in data.members] == [m.member_id for m in again.members]  # a retry builds the same
+    assert len({m.member_id for m in data.members}) == len(data.members)
+    assert [m.model_dump(exclude={"member_id"}) for m in data.members] == \
+        [m.model_dump(exclude={"member_id"}) for m in registration.members]
     with pytest.raises(ValueError, match="quality_flags"):
         Registration.model_validate({**body, "members": [{**body["members"][0], "quality_flags": ["x"]}]})
 
@@ -122,3 +127,15 @@ def test_every_synthetic_family_passes_every_rule_unflagged(seed):
     for body in families.registrations(5):
         event = register(Registration.model_validate(body).to_data(pendamping_id=None), uuid4(), TODAY)
         assert all(m.quality_flags == () for m in event.data.members)
+
+
+def test_a_newborn_without_a_nik_is_registered_with_its_status_and_a_verified_member_needs_one():
+    newborn = {"name": "Bayi", "sex": "F", "birth_date": "2026-11-01", "relation": "child", "nik_status": "pending"}
+    event = register(household(members=[HEAD, newborn]), uuid4(), TODAY)
+    assert event.data.members[1].nik is None and event.data.members[1].nik_status == "pending"
+    with pytest.raises(ValueError, match="verified"):
+        household(members=[HEAD, {**newborn, "nik_status": "verified"}])
+    with pytest.raises(ValueError, match="pending"):
+        household(members=[HEAD, {**newborn, "nik": CHILD["nik"]}])
+    unmatched = register(household(members=[HEAD, {**CHILD, "nik_status": "unmatched"}]), uuid4(), TODAY)
+    assert unmatched.data.members[1].nik == CHILD["nik"]

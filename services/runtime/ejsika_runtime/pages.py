@@ -1,0 +1,51 @@
+"""Cursor pagination, one way for every list: `limit` and an opaque `cursor` in, `items` and
+`next_cursor` out. A cursor is the position after the last item given (JSON, base64url), so a page
+is a keyset query and stays stable while rows are added."""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any, Generic, TypeVar
+
+from fastapi import Query
+from pydantic import BaseModel
+
+from .problems import FieldError, Problem
+
+T = TypeVar("T")
+
+
+class Page(BaseModel, Generic[T]):
+    items: list[T]
+    next_cursor: str | None
+
+
+def encode(*position: Any) -> str:
+    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+def decode(cursor: str | None, *kinds: type) -> tuple | None:
+    """The position of a cursor this service gave, its values of `kinds`; None without a cursor.
+
+    422 (field query.cursor) for anything else.
+    """
+    if not cursor:
+        return None
+    try:
+        position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(position, list) or len(position) != len(kinds) \
+                or not all(isinstance(v, k) and not isinstance(v, bool) for v, k in zip(position, kinds)):
+            raise ValueError
+    except ValueError:  # also binascii.Error and UnicodeDecodeError
+        raise Problem(422, "cursor is not one this list gave",
+                      errors=[FieldError(field="query.cursor", rule="cursor")]) from None
+    return tuple(position)
+
+
+def limit(default: int = 50, most: int = 500) -> Any:
+    return Query(default, ge=1, le=most, description="How many items a page holds at most.")
+
+
+def cursor() -> Any:
+    return Query(None, max_length=512, description="The next_cursor of the previous page; none for the first.")

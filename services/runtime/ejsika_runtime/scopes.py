@@ -13,7 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
-from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredV2
+from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredV2, HouseholdUpdated
 
 from . import processing
 from .auth import Principal, Role
@@ -72,3 +72,27 @@ async def follow(
     await processing.record(conn, processing.Processor(service, "service"), "write",
                             [e.data.household_id for e in events], fields, f"event {HouseholdRegistered.event_type}",
                             purpose)
+
+
+async def follow_updates(conn: asyncpg.Connection, events: Sequence[HouseholdUpdated]) -> None:
+    """A consumer of household.updated: a household that moved village or changed pendamping changes who
+    may see it here too. Each event names the fields that changed, so the others keep their value."""
+    moved = [e for e in events if {"region_code", "pendamping_id"} & set(e.data.changed)]
+    if not moved:
+        return
+    current = {r["household_id"]: HouseholdScope(**dict(r)) for r in await conn.fetch(
+        "SELECT household_id, programme, region_code, pendamping_id FROM household_scope"
+        " WHERE household_id = ANY($1::uuid[])", [e.data.household_id for e in moved])}
+    changed = []
+    for event in moved:  # in partition order: a later change of one household builds on the earlier
+        scope = current.get(event.data.household_id)
+        if scope is None:
+            continue  # its registration is not here yet (or never came): nothing to narrow
+        data = event.data
+        scope = HouseholdScope(
+            scope.household_id, scope.programme,
+            data.region_code if "region_code" in data.changed else scope.region_code,
+            data.pendamping_id if "pendamping_id" in data.changed else scope.pendamping_id)
+        current[scope.household_id] = scope
+        changed.append(scope)
+    await remember(conn, changed)

@@ -11,13 +11,16 @@ fails the test: a new endpoint cannot land without its row in the matrix.
 from __future__ import annotations
 
 from collections.abc import Callable
+import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from ejsika_runtime.demo.synthetic import Families
+from ejsika_runtime.programme_time import programme_today
 
 from .conftest import Platform, eventually
 
@@ -155,6 +158,288 @@ def _deliveries(w: World, role: str, http: httpx.Client) -> list[Cell]:
              {200} if _is_admin_like(role) else {404})]
 
 
+def _enrolment_step(http: httpx.Client, household_id: str, programme: str, body: dict) -> httpx.Response:
+    """A step of an enrolment based on the version just read (an eligibility decision may bump it meanwhile)."""
+    for _ in range(5):
+        read = http.get(f"/households/{household_id}/enrolments")
+        version = read.headers.get("etag", '"1"')
+        answer = http.post(f"/households/{household_id}/enrolments/{programme}", json=body,
+                           headers={"If-Match": version})
+        if answer.status_code != 412:
+            return answer
+    return answer
+
+
+def _change_enrolment(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """A household the caller registers is admitted by it; only an operator exits it; the other is not theirs."""
+    registered = http.post("/households", json=w.fresh(role, True))
+    if registered.status_code != 201:
+        return [("register own", registered, {201})]
+    own = registered.json()["household_id"]
+    admitted = _enrolment_step(http, own, "jscm", {"status": "active"})
+    left = _enrolment_step(http, own, "jscm", {"status": "exited", "exit_kind": "mandiri", "reason": "declared able",
+                                               "effective_date": programme_today().isoformat()})
+    other = http.post(f"/households/{w.other_id}/enrolments/jamsosratu", json={"status": "active"},
+                      headers={"If-Match": '"1"'})
+    return [("own admitted", admitted, {200}), ("own exited", left, {200} if role == "operator" else {403}),
+            ("other", other, {404})]
+
+
+def _recommended_exits(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = http.get("/enrolments/recommended-exits", params={"programme": "jscm"})
+    default = http.get("/enrolments/recommended-exits")
+    listed = [i["programme"] for a in (own, default) if a.status_code == 200 for i in a.json()["items"]]
+    right = role == "auditor" or set(listed) <= {"jscm"}
+    other = http.get("/enrolments/recommended-exits", params={"programme": "jamsosratu"})
+    return [("own programme", own, {200} if right else {-1}), ("default", default, {200}),
+            ("other programme", other, {200} if w.sees_other(role) else {403})]
+
+
+# The members of a household (issue 7). Each cell changes a household the caller registers for it, so
+# the world's households stay as the other rows read them.
+ANY_VERSION = {"If-Match": '"1"'}  # the household is refused before its version is read
+
+
+def _member_household(w: World, role: str, http: httpx.Client, members: int = 2) -> dict:
+    """A household of the caller's own with at least `members` members, as GET answers it."""
+    body = next(b for b in (w.fresh(role, True) for _ in range(100)) if len(b["members"]) >= members)
+    registered = http.post("/households", json=body)
+    assert registered.status_code == 201, registered.text
+    return http.get(f"/households/{registered.json()['household_id']}").json()
+
+
+def _based_on_read(http: httpx.Client, method: str, url: str, household_id: str, body) -> httpx.Response:
+    """A write based on the version just read; read again when it moved meanwhile (the eligibility
+    service records its assessment of a new household at any moment). `body` may read too."""
+    for _ in range(5):
+        version = http.get(f"/households/{household_id}").headers.get("etag", '"1"')
+        answer = http.request(method, url, json=body() if callable(body) else body, headers={"If-Match": version})
+        if answer.status_code not in (409, 412):
+            return answer
+    return answer
+
+
+def _not_head(household: dict) -> dict:
+    return next(m for m in household["members"] if m["relation"] != "head")
+
+
+def _head(household: dict) -> dict:
+    return next(m for m in household["members"] if m["relation"] == "head")
+
+
+def _birth() -> dict:
+    yesterday = (programme_today() - timedelta(days=1)).isoformat()
+    return {"member": {"nik_status": "pending", "name": "Bayi", "sex": "F", "birth_date": yesterday,
+                       "relation": "child"}, "reason": "birth", "effective_date": yesterday}
+
+
+def _waits(role: str, applied: int) -> int:
+    """A pendamping's member addition, end or move is a proposal (202) until a supervisor decides it."""
+    return 202 if role == "pendamping" else applied
+
+
+def _member_cells(own_answer: httpx.Response, own_status: int, other: httpx.Response) -> list[Cell]:
+    return [("own", own_answer, {own_status}), ("other", other, {404})]
+
+
+def _add_member(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http, 1)
+    return _member_cells(_based_on_read(http, "POST", f"/households/{own['id']}/members", own["id"], _birth()),
+                         _waits(role, 201),
+                         http.post(f"/households/{w.other_id}/members", json=_birth(), headers=ANY_VERSION))
+
+
+def _update_member(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http)
+    url = f"/households/{own['id']}/members/{_not_head(own)['member_id']}"
+    return _member_cells(_based_on_read(http, "PATCH", url, own["id"], {"disability": True}), 200,
+                         http.patch(f"/households/{w.other_id}/members/{uuid.uuid4()}", json={"disability": True},
+                                    headers=ANY_VERSION))
+
+
+def _end_member(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http)
+    body = {"kind": "moved_out", "effective_date": programme_today().isoformat()}
+    url = f"/households/{own['id']}/members/{_not_head(own)['member_id']}/end"
+    return _member_cells(_based_on_read(http, "POST", url, own["id"], body), _waits(role, 200),
+                         http.post(f"/households/{w.other_id}/members/{uuid.uuid4()}/end", json=body,
+                                   headers=ANY_VERSION))
+
+
+def _move_member(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own, target = _member_household(w, role, http), _member_household(w, role, http, 1)
+
+    def body() -> dict:
+        version = http.get(f"/households/{target['id']}").headers.get("etag", '"1"').strip('"')
+        return {"to_household_id": target["id"], "to_version": int(version), "relation": "other",
+                "effective_date": programme_today().isoformat()}
+
+    url = f"/households/{own['id']}/members/{_not_head(own)['member_id']}/move"
+    return _member_cells(_based_on_read(http, "POST", url, own["id"], body), _waits(role, 200),
+                         http.post(f"/households/{w.other_id}/members/{uuid.uuid4()}/move",
+                                   json=body() | {"to_household_id": own["id"]}, headers=ANY_VERSION))
+
+
+def _change_head(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http)
+    body = {"member_id": _not_head(own)["member_id"], "kk_number": own["kk_number"],
+            "relations": [{"member_id": _head(own)["member_id"], "relation": "other"}]}
+    return _member_cells(_based_on_read(http, "POST", f"/households/{own['id']}/head", own["id"], body), 200,
+                         http.post(f"/households/{w.other_id}/head", json=body, headers=ANY_VERSION))
+
+
+def _split(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http)
+    leaving = _not_head(own)["member_id"]
+    body = {"request_id": str(uuid.uuid4()), "member_ids": [leaving], "member_id": leaving,
+            "kk_number": own["kk_number"], "address": "Jl. Pisah 1", "region_code": "3672011001"}
+    return _member_cells(_based_on_read(http, "POST", f"/households/{own['id']}/split", own["id"], body), 201,
+                         http.post(f"/households/{w.other_id}/split", json=body | {"request_id": str(uuid.uuid4())},
+                                   headers=ANY_VERSION))
+
+
+# Proposals (issue 7): a pendamping's welfare change waits for the supervisor of its area (approval.json).
+# Each cell decides a proposal made for it, on the world's own household (pendamping-demo's, Kota Cilegon,
+# jscm) or on the other one (pendamping-other's, Kab. Lebak, jamsosratu).
+
+def _propose(w: World, own: bool) -> str:
+    """A fresh pending proposal on the own or the other household, by the pendamping whose household it is."""
+    who, household = ("pendamping-demo", w.own_id) if own else ("pendamping-other", w.other_id)
+    http = w.platform.client("registry", user=who)
+    for _ in range(10):
+        version = http.get(f"/households/{household}").headers.get("etag", '"1"')
+        # a value never proposed before: the change always changes something, so it always waits
+        body = {"welfare": {"installed_power_va": uuid.uuid4().int % 10**6 + 1}, "reason": "seen on the visit"}
+        answer = http.patch(f"/households/{household}", json=body, headers={"If-Match": version})
+        if answer.status_code == 429:
+            time.sleep(float(answer.headers.get("retry-after", "1")))
+        elif answer.status_code != 412:  # read again when an assessment moved the version meanwhile
+            break
+    assert answer.status_code == 202, answer.text
+    return answer.json()["id"]
+
+
+def _list_proposals(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    mine, theirs = _propose(w, True), _propose(w, False)
+    own = http.get("/proposals", params={"household_id": w.own_id, "status": "pending"})
+    other = http.get("/proposals", params={"household_id": w.other_id, "status": "pending"})
+    listed = {p["id"] for a in (own, other) if a.status_code == 200 for p in a.json()["items"]}
+    return [("own listed", own, {200} if mine in listed else {-1}),
+            ("other", other, {200} if (theirs in listed) == w.sees_other(role) else {-1})]
+
+
+def _read_proposal(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.get(f"/proposals/{_propose(w, True)}"), {200}),
+            ("other", http.get(f"/proposals/{_propose(w, False)}"), {200} if w.sees_other(role) else {404})]
+
+
+def _decide(decision: str, body: dict) -> Example:
+    def example(w: World, role: str, http: httpx.Client) -> list[Cell]:
+        return [("own", http.post(f"/proposals/{_propose(w, True)}/{decision}", json=body), {200}),
+                ("other", http.post(f"/proposals/{_propose(w, False)}/{decision}", json=body), {404})]
+    return example
+
+
+# Search and likely duplicates (issue 7).
+def _listed(http: httpx.Client, params: dict, wanted: str) -> tuple[httpx.Response, bool]:
+    """The first page's answer, and whether `wanted` is on any page of GET /households with `params`."""
+    first = answer = http.get("/households", params={**params, "limit": 500})
+    for _ in range(100):
+        if answer.status_code != 200:
+            return answer, False
+        if wanted in {i["id"] for i in answer.json()["items"]}:
+            return first, True
+        if answer.json()["next_cursor"] is None:
+            return first, False
+        answer = http.get("/households", params={**params, "limit": 500, "cursor": answer.json()["next_cursor"]})
+    return first, False
+
+
+def _list_households(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own, found_own = _listed(http, {"region_prefix": w.own["region_code"], "programme": "jscm"}, w.own_id)
+    other, found_other = _listed(http, {"region_prefix": w.other["region_code"]}, w.other_id)
+    return [("own listed", own, {200} if found_own else {-1}),
+            (f"other listed {found_other}", other, {200} if found_other == w.sees_other(role) else {-1})]
+
+
+def _search_nik(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    cells = []
+    for label, household, visible in (("own", w.own, True), ("other", w.other, w.sees_other(role))):
+        answer = http.post("/households/search", json={"nik": household["members"][0]["nik"]})
+        found = [h["id"] for h in answer.json()["items"]] if answer.status_code == 200 else None
+        cells.append((f"{label} found {found}", answer,
+                      {200} if found == ([household["household_id"]] if visible else []) else {-1}))
+    return cells
+
+
+_PAIRS: dict[str, dict] = {}  # each planted pair as listed, by use, made once for the module
+
+
+def _planted_pair(w: World, own: bool) -> dict:
+    """A likely duplicate, found by the running registry: the head of one household registered again,
+    without a NIK and with the name written another way, in another household of the same village."""
+    who, programme, region = (("pendamping-demo", "jscm", w.own["region_code"]) if own
+                              else ("pendamping-other", "jamsosratu", w.other["region_code"]))
+    http = w.platform.client(user=who, service="registry")
+    registered = []
+    for again in (False, True):
+        body = next(b for b in (w.families.registration(programme=programme) for _ in range(100))
+                    if len(b["members"]) >= 2)
+        body["region_code"] = region
+        if again:
+            head = registered[0]["members"][0]
+            body["members"].append({"name": ".".join(head["name"].upper().split()), "sex": head["sex"],
+                                    "birth_date": head["birth_date"], "relation": "other",
+                                    "nik_status": "unmatched"})
+        answer = http.post("/households", json=body)
+        assert answer.status_code == 201, answer.text
+        registered.append({**body, "id": answer.json()["household_id"]})
+    names = {registered[0]["members"][0]["name"], registered[1]["members"][-1]["name"]}
+    auditor = w.platform.client("registry", role="auditor")
+
+    def found() -> dict | None:
+        answer = auditor.get("/duplicates", params={"region_prefix": region, "limit": 500})
+        return next((p for p in answer.json()["items"] if {m["name"] for m in p["members"]} == names
+                     and {m["household_id"] for m in p["members"]} == {r["id"] for r in registered}), None)
+
+    return eventually(found)
+
+
+def _pair(w: World, use: str) -> str:
+    """The id of the pair planted for `use` (listed, dismissed, merged, other)."""
+    if use not in _PAIRS:
+        _PAIRS[use] = _planted_pair(w, own=use != "other")
+    return _PAIRS[use]["id"]
+
+
+def _list_duplicates(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    cells = []
+    for label, pair, region, visible in (("own", _pair(w, "listed"), w.own["region_code"], True),
+                                         ("other", _pair(w, "other"), w.other["region_code"], w.sees_other(role))):
+        seen, first = set(), None
+        for status in ("open", "dismissed", "merged"):  # whichever the decision rows made of the other pair
+            answer = http.get("/duplicates", params={"status": status, "region_prefix": region, "limit": 500})
+            first = first or answer
+            seen |= {p["id"] for p in answer.json()["items"]} if answer.status_code == 200 else set()
+        cells.append((f"{label} listed {pair in seen}", first, {200} if (pair in seen) == visible else {-1}))
+    return cells
+
+
+def _dismiss_duplicate(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    body = {"reason": "two people: checked the family cards"}
+    return [("own", http.post(f"/duplicates/{_pair(w, 'dismissed')}/dismiss", json=body), {200}),
+            ("other", http.post(f"/duplicates/{_pair(w, 'other')}/dismiss", json=body), {404})]
+
+
+def _merge_duplicate(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _pair(w, "merged")
+    # the head registered first stays; the one registered again without a NIK leaves
+    keep = next(m["member_id"] for m in _PAIRS["merged"]["members"] if m["nik_status"] == "verified")
+    body = {"keep_member_id": keep, "reason": "one person registered twice"}
+    return [("own", http.post(f"/duplicates/{own}/merge", json=body), {200}),
+            ("other", http.post(f"/duplicates/{_pair(w, 'other')}/merge", json=body), {404})]
+
+
 EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "post", "/agencies"): _add_agency,
     ("notifications", "get", "/agencies"): _list_agencies,
@@ -166,7 +451,25 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("registry", "post", "/households"): _register_one,
     ("registry", "post", "/households/batch"): _register_batch,
     ("registry", "get", "/households/{household_id}"): _own_other(lambda h: f"/households/{h}"),
+    ("registry", "get", "/proposals"): _list_proposals,
+    ("registry", "get", "/proposals/{proposal_id}"): _read_proposal,
+    ("registry", "post", "/proposals/{proposal_id}/approve"): _decide("approve", {"reason": "checked on site"}),
+    ("registry", "post", "/proposals/{proposal_id}/reject"): _decide("reject", {"reason": "not what we saw"}),
     ("registry", "post", "/data-subject-requests"): _data_subject,
+    ("registry", "get", "/households"): _list_households,
+    ("registry", "post", "/households/search"): _search_nik,
+    ("registry", "get", "/duplicates"): _list_duplicates,
+    ("registry", "post", "/duplicates/{candidate_id}/dismiss"): _dismiss_duplicate,
+    ("registry", "post", "/duplicates/{candidate_id}/merge"): _merge_duplicate,
+    ("registry", "post", "/households/{household_id}/members"): _add_member,
+    ("registry", "patch", "/households/{household_id}/members/{member_id}"): _update_member,
+    ("registry", "post", "/households/{household_id}/members/{member_id}/end"): _end_member,
+    ("registry", "post", "/households/{household_id}/members/{member_id}/move"): _move_member,
+    ("registry", "post", "/households/{household_id}/head"): _change_head,
+    ("registry", "post", "/households/{household_id}/split"): _split,
+    ("registry", "get", "/households/{household_id}/enrolments"): _own_other(lambda h: f"/households/{h}/enrolments"),
+    ("registry", "post", "/households/{household_id}/enrolments/{programme}"): _change_enrolment,
+    ("registry", "get", "/enrolments/recommended-exits"): _recommended_exits,
     ("monitoring", "get", "/households/{household_id}/visits"): _own_other(lambda h: f"/households/{h}/visits"),
     ("monitoring", "get", "/visits/overdue"): _overdue,
     ("eligibility", "get", "/households/{household_id}/assessments"):
@@ -240,4 +543,6 @@ def test_every_role_reaches_exactly_its_objects_on_every_endpoint(platform: Plat
 
 
 def _concrete(path: str, household_id: str) -> str:
-    return path.replace("{household_id}", household_id).replace("{subscription_id}", household_id)
+    return (path.replace("{household_id}", household_id).replace("{subscription_id}", household_id)
+            .replace("{programme}", "jscm").replace("{member_id}", household_id)
+            .replace("{proposal_id}", household_id).replace("{candidate_id}", household_id))  # any uuid: a forbidden role is refused before the lookup

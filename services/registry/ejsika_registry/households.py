@@ -39,7 +39,10 @@ def member_state(member: HouseholdMember | asyncpg.Record | dict) -> dict[str, A
 
 async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegisteredV2], nik_key: bytes,
                      source: history.Source = "app", actor: str | None = None) -> set[UUID]:
-    """Insert the households not stored yet; return the ids that were new."""
+    """Insert the households not stored yet, each a candidate of its programme; return the ids that were new.
+
+    The caller announces the candidates with `enrolments.entered`, after the registrations.
+    """
     if not events:
         return set()
     data = [e.data for e in events]
@@ -68,6 +71,9 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
                                **({"split_from": str(e.data.split_from)} if e.data.split_from else {})})
         for e in fresh
     ])
+    await queue_duplicate_checks(conn, [e.data.household_id for e in fresh])
+    from . import enrolments  # built on this module, so imported when first needed
+    await enrolments.enter_registered(conn, fresh)
     return new
 
 
@@ -122,6 +128,15 @@ async def record_assessments(conn: asyncpg.Connection, events: Sequence[Eligibil
         for r in rows
     ])
     return len(rows)
+
+
+async def queue_duplicate_checks(conn: asyncpg.Connection, household_ids: Sequence[UUID]) -> None:
+    """Have these households' members compared with their neighbours' for likely duplicates, in the
+    caller's transaction; the comparison itself runs later, in batches (duplicates.check_queued).
+    Call it wherever members join or their name or birth date changes."""
+    if household_ids:
+        await conn.execute("INSERT INTO duplicate_checks (household_id) SELECT unnest($1::uuid[])"
+                           " ON CONFLICT (household_id) DO NOTHING", list(household_ids))
 
 
 async def households_of_person(conn: asyncpg.Connection, digest: bytes) -> list[UUID]:

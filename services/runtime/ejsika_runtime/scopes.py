@@ -38,6 +38,26 @@ def covers(caller: Principal, scope: HouseholdScope) -> bool:
     )
 
 
+def condition(caller: Principal, alias: str = "s", first: int = 1) -> tuple[str, list]:
+    """`covers` as a condition of a query over `household_scope` (as `alias`), for lists filtered in
+    the database: its SQL, with the parameters $first..$first+3, and their values.
+
+    Several aliases of one query may share the same parameters (call again with the same `first`).
+    """
+    if not alias.isidentifier():
+        raise ValueError("alias must be an SQL identifier")
+    roles = caller.roles
+    values = [Role.AUDITOR in roles,
+              caller.programme if Role.OPERATOR in roles else None,
+              caller.area if Role.SUPERVISOR in roles else None,
+              caller.subject if Role.PENDAMPING in roles else None]
+    auditor, programme, area, subject = (f"${first + i}" for i in range(4))
+    # A NULL value (a claim the caller lacks) makes its term NULL, which OR treats as false.
+    sql = (f"({auditor}::boolean OR {alias}.programme = {programme}::text"
+           f" OR starts_with({alias}.region_code, {area}::text) OR {alias}.pendamping_id = {subject}::text)")
+    return sql, values
+
+
 async def remember(conn: asyncpg.Connection, scopes: Iterable[HouseholdScope]) -> None:
     """Upsert, in the given order: the last scope of a household wins (a batch in partition order may
     hold a family twice, and one upsert statement may not touch a row twice)."""

@@ -66,6 +66,7 @@ class Service:
             **producer_options(),
         )
         self.consumers: list[BatchConsumer] = []
+        self.streamed_uploads: dict[str, int] = {}  # path -> most bytes: bodies its route reads as a stream
         self.router = APIRouter()
         self.access = Access(settings)
         self._pool: asyncpg.Pool | None = None
@@ -240,7 +241,7 @@ class Service:
                                    "x-purpose": policy.purpose}
         app.include_router(self.router, responses=problems.COMMON_RESPONSES)
         problems.install(app)
-        app.add_middleware(RequestLimits, max_body_bytes=self.settings.max_body_bytes)
+        app.add_middleware(RequestLimits, max_body_bytes=self.settings.max_body_bytes, streamed=self.streamed_uploads)
 
         @app.get("/healthz", include_in_schema=False)
         async def healthz() -> dict[str, str]:

@@ -17,8 +17,11 @@ from __future__ import annotations
 import gzip
 import importlib.util
 import json
-from dataclasses import dataclass
 from pathlib import Path
+
+# The programmes are configuration (programmes.json, see domain.programmes); PROGRAMMES is kept here
+# for the modules and tests that read it from the region rules.
+from .programmes import PROGRAMMES, Programme
 
 
 class RegionError(ValueError):
@@ -74,20 +77,6 @@ def check_village_code(code: str) -> None:
         where = "in its kecamatan" if code[:6] in KECAMATAN else "in a known kecamatan"
         raise RegionError("region_code", "region_code",
                           f"region_code is not a desa or kelurahan {where} (Kemendagri table)")
-
-
-@dataclass(frozen=True)
-class Programme:
-    code: str
-    name: str
-    region_prefixes: tuple[str, ...]  # the province or regency/city codes it pays in
-
-
-# Defaults for the two programmes of DOMAIN.md; more programmes are configuration, not code.
-PROGRAMMES: dict[str, Programme] = {
-    "jamsosratu": Programme("jamsosratu", "Jaminan Sosial Rakyat Banten Bersatu", ("36",)),
-    "jscm": Programme("jscm", "Jaminan Sosial Cilegon Mandiri", ("3672",)),
-}
 
 
 def programme_for(code: str, region_code: str) -> Programme:

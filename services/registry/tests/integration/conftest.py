@@ -17,7 +17,7 @@ import asyncpg
 import httpx
 import pytest
 
-from ejsika_registry import api, changes_api
+from ejsika_registry import api, changes_api, imports_api
 from ejsika_registry.registrations import register_all
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.service import Service
@@ -75,5 +75,6 @@ async def registry(migrated_schema) -> Registry:
     idp.install(service.access)
     service._pool = pool  # the routes run on the test's schema; the service itself is never started
     service.router.include_router(api.routes(service, NIK_KEY))
-    service.router.include_router(changes_api.routes(service))
+    service.router.include_router(changes_api.routes(service, NIK_KEY))
+    service.router.include_router(imports_api.routes(service, NIK_KEY))
     return Registry(service, pool, idp, Families(seed=TODAY_FAMILIES_SEED))

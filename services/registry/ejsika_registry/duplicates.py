@@ -123,14 +123,15 @@ JOIN household_scope sb ON sb.household_id = c.household_b
 """
 
 
+_PAIR_FIELDS = ("id", "status", "score", "reasons", "found_at", "decided_at", "decided_by", "decision_reason",
+                "kept_member_id")
+_SIDE_FIELDS = {"household_id": "household", "member_id": "member", "name": "name", "birth_date": "birth_date",
+                "nik_status": "nik_status", "active": "active", "region_code": "region"}
+
+
 def _pair(row: asyncpg.Record) -> dict[str, Any]:
-    side = lambda s: {"household_id": row[f"household_{s}"], "member_id": row[f"member_{s}"],  # noqa: E731
-                      "name": row[f"name_{s}"], "birth_date": row[f"birth_date_{s}"],
-                      "nik_status": row[f"nik_status_{s}"], "active": row[f"active_{s}"],
-                      "region_code": row[f"region_{s}"]}
-    fields = ("id", "status", "score", "reasons", "found_at", "decided_at", "decided_by", "decision_reason",
-              "kept_member_id")
-    return {**{f: row[f] for f in fields}, "members": [side("a"), side("b")]}
+    sides = [{name: row[f"{column}_{side}"] for name, column in _SIDE_FIELDS.items()} for side in ("a", "b")]
+    return {**{name: row[name] for name in _PAIR_FIELDS}, "members": sides}
 
 
 async def page(conn: asyncpg.Connection, caller: Principal, status: Status, region_prefix: str | None,

@@ -101,7 +101,8 @@ def _problem(item: FileHousehold, location: tuple[str, ...], rule: str, reason: 
     """A registry rule broken at `location` (("members", "2", "nik")) as the row and column of the file."""
     row = item.first_row
     if location and location[0] == "members" and len(location) > 1 and location[1].isdigit():
-        row = item.first_row + int(location[1])
+        index = int(location[1])
+        row = item.member_rows[index] if index < len(item.member_rows) else item.first_row + index
         location = location[2:] or ("members",)
     column = COLUMN_OF.get(location[0], location[0]) if location else "id_dtks"
     return RowProblem(row, item.register_id, column, rule, f"{column}: {reason}")
@@ -123,9 +124,14 @@ async def import_register(
     summary = ImportSummary()
     queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=2)
 
+    failed: list[Exception] = []
+
     async def read() -> None:
-        for chunk in chunks(lines, accepts):
-            await queue.put(chunk)  # lets the writer's database round trips run meanwhile
+        try:
+            for chunk in chunks(lines, accepts):
+                await queue.put(chunk)  # lets the writer's database round trips run meanwhile
+        except Exception as error:  # a file that is no register: the writer stops and raises it
+            failed.append(error)
         await queue.put(None)
 
     reader = asyncio.create_task(read())
@@ -135,7 +141,8 @@ async def import_register(
             on_progress(summary)
     finally:
         reader.cancel()
-    await reader if reader.done() and not reader.cancelled() else None
+    if failed:
+        raise failed[0]
     return summary
 
 

@@ -8,6 +8,7 @@ column, rule, reason, never a value.
 from __future__ import annotations
 
 import codecs
+from dataclasses import asdict
 import tempfile
 from collections.abc import Iterator
 from typing import BinaryIO
@@ -80,7 +81,7 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
         return ImportReport(
             households_read=summary.households_read, registered=summary.registered,
             already_registered=summary.already_registered, rejected_households=summary.rejected_households,
-            problems=[RowProblemOut(**vars(p)) for p in problems], correlation_id=str(summary.correlation_id))
+            problems=[RowProblemOut(**asdict(p)) for p in problems], correlation_id=str(summary.correlation_id))
 
     return router
 

@@ -81,6 +81,12 @@ def _data_subject(args: argparse.Namespace) -> None:
     print(json.dumps(asyncio.run(subject_access(nik.strip(), token, urls)), indent=2, default=str))
 
 
+def _import(args: argparse.Namespace) -> None:
+    from .register_upload import main as upload
+
+    upload(args.file, args.registry, args.report)
+
+
 def _up(args: argparse.Namespace) -> None:
     from .demo.launcher import run_platform
 
@@ -101,6 +107,13 @@ def parser() -> argparse.ArgumentParser:
     for name, port in (("registry", 8001), ("monitoring", 8002), ("eligibility", 8003), ("notifications", 8004)):
         subject.add_argument(f"--{name}", default=f"http://127.0.0.1:{port}", help=f"base URL of {name}")
     subject.set_defaults(run=_data_subject)
+
+    upload = commands.add_parser(
+        "import", help="import a DTKS-style register file (CSV) into the registry, as an operator (EJSIKA_TOKEN)")
+    upload.add_argument("file", help="the register file, UTF-8 CSV (columns: see the README)")
+    upload.add_argument("--registry", default="http://127.0.0.1:8001", help="base URL of the registry")
+    upload.add_argument("--report", help="write the registry's report (every rejected row) to this JSON file")
+    upload.set_defaults(run=_import)
 
     topics = commands.add_parser("topics", help="Kafka topics of the catalogue").add_subparsers(dest="action", required=True)
     create = topics.add_parser("create", help="create missing topics and dead-letter topics")

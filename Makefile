@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
-.PHONY: run test unit bench schemas
+.PHONY: run test unit bench bench-import schemas
 
 $(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,9 @@ unit: $(VENV)/.installed  ## the tests that need no infrastructure
 
 bench: $(VENV)/.installed  ## 100,000 households through the first flow, next to a raw Kafka/PostgreSQL loop
 	$(PY) -m tests.benchmark.first_flow
+
+bench-import: $(VENV)/.installed  ## 1,000,000 synthetic Banten households imported, and single writes at 200/s
+	$(PY) -m tests.benchmark.registry_import
 
 schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version
 	$(PY) -m ejsika_contracts.schemas --write

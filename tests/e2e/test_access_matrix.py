@@ -242,6 +242,25 @@ def _member_cells(own_answer: httpx.Response, own_status: int, other: httpx.Resp
     return [("own", own_answer, {own_status}), ("other", other, {404})]
 
 
+def _update_household(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _member_household(w, role, http, 1)
+    address = {"address": f"Jl. Matriks {uuid.uuid4().hex[:6]}"}
+    return [("own", _based_on_read(http, "PATCH", f"/households/{own['id']}", own["id"], address), {200}),
+            ("other", http.patch(f"/households/{w.other_id}", json=address, headers=ANY_VERSION), {404})]
+
+
+def _import(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """The operator of JSCM imports its households of a register file; the others' rows are reported."""
+    from ejsika_registry.synthetic import generate
+
+    answer = http.post("/imports", content="".join(generate(30, seed=3)).encode(), headers={"content-type": "text/csv"})
+    report = answer.json() if answer.status_code == 200 else {}
+    foreign = [p for p in report.get("problems", []) if p["rule"] == "programme_scope"]
+    right = bool(foreign) and report["households_read"] == 30 == \
+        report["registered"] + report["already_registered"] + report["rejected_households"]
+    return [(f"own programme in, {len(foreign)} of other programmes reported", answer, {200} if right else {-1})]
+
+
 def _add_member(w: World, role: str, http: httpx.Client) -> list[Cell]:
     own = _member_household(w, role, http, 1)
     return _member_cells(_based_on_read(http, "POST", f"/households/{own['id']}/members", own["id"], _birth()),
@@ -451,6 +470,9 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("registry", "post", "/households"): _register_one,
     ("registry", "post", "/households/batch"): _register_batch,
     ("registry", "get", "/households/{household_id}"): _own_other(lambda h: f"/households/{h}"),
+    ("registry", "get", "/households/{household_id}/history"): _own_other(lambda h: f"/households/{h}/history"),
+    ("registry", "patch", "/households/{household_id}"): _update_household,
+    ("registry", "post", "/imports"): _import,
     ("registry", "get", "/proposals"): _list_proposals,
     ("registry", "get", "/proposals/{proposal_id}"): _read_proposal,
     ("registry", "post", "/proposals/{proposal_id}/approve"): _decide("approve", {"reason": "checked on site"}),

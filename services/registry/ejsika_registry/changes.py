@@ -98,6 +98,8 @@ async def update_household(uow: UnitOfWork, household_id: UUID, expected_version
     if not changes:
         return state
     version = await next_version(uow.conn, household_id, wanted)
+    if "region_code" in changes:  # new neighbours to compare its members with
+        await households.queue_duplicate_checks(uow.conn, [household_id])
     if "region_code" in changes or "pendamping_id" in changes:
         await scopes.remember(uow.conn, [scopes.HouseholdScope(
             household_id, state["programme"], wanted.get("region_code", state["region_code"]),

@@ -192,8 +192,8 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
                   responses={**CHANGE_RESPONSES, 202: proposals.PROPOSED_RESPONSE})
     async def update_household(
         household_id: UUID, update: HouseholdUpdate, response: Response,
+        caller: Caller = change_as,  # first: a role that may not write learns it before any If-Match rule
         version: int = Depends(versions.expected_version), x_correlation_id: str | None = Depends(correlation),
-        caller: Caller = change_as,
     ) -> HouseholdOut:
         """Correct or update the household's address, village, No. KK, welfare indicators or pendamping."""
         given = update.fields()

@@ -110,6 +110,8 @@ async def update_member(uow: UnitOfWork, household_id: UUID, member_id: UUID, ex
             member.disability, list(member.quality_flags))
     except asyncpg.UniqueViolationError:
         raise ConcurrentChange() from None
+    if {"name", "birth_date", "nik"} & set(changed):
+        await households.queue_duplicate_checks(uow.conn, [household_id])
     version = await next_version(uow.conn, household_id)
     await _write_history(uow.conn, household_id, version, "member_updated", author,
                          {history.member_field(member_id): (current, member)}, {"changed": changed})
@@ -326,6 +328,7 @@ async def _insert(conn: asyncpg.Connection, household_id: UUID, member: Househol
         await households.add_members(conn, [(household_id, position, member)], nik_key)
     except asyncpg.UniqueViolationError:
         raise ConcurrentChange() from None
+    await households.queue_duplicate_checks(conn, [household_id])
 
 
 async def _end(conn: asyncpg.Connection, member_id: UUID | str, kind: EndKind, effective_date: date) -> None:

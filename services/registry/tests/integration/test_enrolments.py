@@ -12,7 +12,7 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ejsika_contracts import HOUSEHOLD, EligibilityAssessed, EligibilityAssessedData, MemberCounts
+from ejsika_contracts import EligibilityAssessed, EligibilityAssessedData, MemberCounts
 from ejsika_registry import enrolment_api, enrolments, households
 from ejsika_runtime.programme_time import programme_date, programme_today
 from ejsika_runtime.unit_of_work import unit_of_work
@@ -81,18 +81,6 @@ async def test_registration_makes_each_household_a_candidate_of_its_programme_wi
     assert read.status_code == 200 and read.headers["etag"] == '"1"'
     assert read.json()["enrolments"] == [{"programme": "jscm", "recommended_exit": None,
                                           **first["enrolments"]["jscm"]}]
-
-
-async def test_the_candidate_event_of_a_registration_is_built_from_the_registration(registry):
-    (household,) = await registry.register()
-    registered = [e for e in await registry.outbox() if e["type"] == "household.registered"]
-    event = HOUSEHOLD.parse(json.dumps(registered[0]).encode())
-    (candidate,) = enrolments.entered([event])
-    assert candidate.causation_id == event.id and candidate.correlation_id == event.correlation_id
-    assert candidate.data.model_dump(mode="json") == {
-        "household_id": str(household["id"]), "version": 1, "programme": "jscm",
-        "region_code": household["region_code"], "status": "candidate", "previous_status": None,
-        "exit_kind": None, "reason": None, "effective_date": household["enrolments"]["jscm"]["effective_date"]}
 
 
 async def test_a_registration_is_its_candidate_enrolment_and_announces_nothing_more(registry):

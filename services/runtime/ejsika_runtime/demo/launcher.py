@@ -138,6 +138,23 @@ def seed(registry_url: str, households: int, auth: httpx.Auth) -> None:
     say(f"demo: registered {results.count('registered')} synthetic households through the registry API")
 
 
+def import_register(registry_url: str, households: int, auth: httpx.Auth) -> None:
+    """A synthetic Banten register file imported as its programme's operator, as a DTKS export would be.
+
+    The same file every time: on a platform started again, the import finds every household there.
+    """
+    from ejsika_registry.synthetic import generate  # the demo runs where every service is installed
+
+    body = "".join(generate(households, seed=1)).encode()
+    response = httpx.post(f"{registry_url}/imports", content=body, headers={"content-type": "text/csv"},
+                          timeout=120, auth=auth)
+    response.raise_for_status()
+    report = response.json()
+    say(f"demo: imported a synthetic register of {report['households_read']} households: "
+        f"{report['registered']} registered, {report['already_registered']} already there, "
+        f"{report['rejected_households']} rejected with {len(report['problems'])} row problems reported")
+
+
 def demo_auth(stack: EmbeddedStack, client_id: str, username: str | None = None) -> Bearer:
     """Requests as a client of the embedded realm, or as one of its demo people (via ejsika-tests)."""
     if stack.keycloak is None:
@@ -219,6 +236,8 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
             # registered by the demo pendamping: their token then reads these families
             seed(f"http://127.0.0.1:{SERVICES['registry']}", households,
                  demo_auth(stack, "ejsika-tests", "pendamping-demo"))
+            import_register(f"http://127.0.0.1:{SERVICES['registry']}", 10 * households,
+                            demo_auth(stack, "ejsika-tests", "operator-jamsosratu"))
             say("platform is up:")
             for name, port in SERVICES.items():
                 say(f"  {name:<14} http://127.0.0.1:{port}  (/docs, /metrics, /asyncapi.json)")

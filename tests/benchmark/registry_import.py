@@ -1,0 +1,164 @@
+"""Benchmark: a synthetic Banten register imported through the registry, and single-household writes.
+
+    make bench-import                  # or: python -m tests.benchmark.registry_import [HOUSEHOLDS]
+
+Prints, for a tenth of the file and for the whole file (1,000,000 households by default), each in a
+fresh registry: households/s from the first byte uploaded until the last event is published to Kafka,
+the registry's peak memory (flat when it does not grow with the file), and the re-import's rate. Then
+the p50 and p95 latency of single-household registrations sent at 200 requests/s. Figures, not
+assertions.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from ejsika_runtime.demo.launcher import demo_auth, local_keys, start_services, stop, wait_ready
+from ejsika_runtime.demo.synthetic import Families
+from ejsika_runtime.embedded import EmbeddedStack, free_port
+from ejsika_runtime.kafka import create_topics
+from ejsika_runtime.register_upload import upload
+from ejsika_registry.synthetic import generate
+
+RATE = 200  # single writes per second
+SINGLE_WRITES = 2_000
+
+
+def main(households: int) -> None:
+    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-import-"))
+    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
+    try:
+        measure(state, households)
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+def write_file(path: Path, households: int) -> float:
+    started = time.perf_counter()
+    with path.open("w") as out:
+        out.writelines(generate(households, seed=1))
+    return time.perf_counter() - started
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+async def published(database_url: str, timeout: float = 3600) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while await conn.fetchval("SELECT count(*) FROM registry.outbox") and time.monotonic() < deadline:
+            await asyncio.sleep(0.1)
+    finally:
+        await conn.close()
+
+
+async def reset(database_url: str) -> None:
+    conn = await asyncpg.connect(database_url)
+    try:
+        await conn.execute("DROP SCHEMA IF EXISTS registry CASCADE")
+    finally:
+        await conn.close()
+
+
+async def single_writes(url: str, auth: httpx.Auth, families: Families) -> list[float]:
+    """Registrations of one household each, sent at RATE a second whatever the answers' pace (open loop)."""
+    bodies = families.registrations(SINGLE_WRITES)
+    latencies: list[float] = []
+    async with httpx.AsyncClient(base_url=url, auth=auth, timeout=30,
+                                 limits=httpx.Limits(max_connections=200)) as http:
+        async def one(body: dict) -> None:
+            started = time.perf_counter()
+            answer = await http.post("/households", json=body)
+            if answer.status_code == 201:
+                latencies.append(time.perf_counter() - started)
+
+        tasks, start = [], time.perf_counter()
+        for index, body in enumerate(bodies):
+            await asyncio.sleep(max(0.0, start + index / RATE - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(body)))
+        await asyncio.gather(*tasks)
+    return sorted(latencies)
+
+
+def measure(state: Path, households: int) -> None:
+    files = {size: state / f"register-{size}.csv" for size in (max(1, households // 10), households)}
+    for size, path in files.items():
+        seconds = write_file(path, size)
+        print(f"synthetic register of {size:,} households: {path.stat().st_size / 1e6:,.0f} MB "
+              f"written in {seconds:,.1f} s ({size / seconds:,.0f} households/s)", flush=True)
+
+    with EmbeddedStack(state / "stack", postgres_port=free_port(), kafka_port=free_port(),
+                       kafka_controller_port=free_port(), keycloak_port=free_port(), progress=print) as stack:
+        asyncio.run(create_topics(stack.kafka_bootstrap))
+        database_url = stack.database_url
+        env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
+               "EJSIKA_AUTH_ISSUER": stack.auth_issuer, **local_keys(), "EJSIKA_LOG_LEVEL": "WARNING",
+               "EJSIKA_WRITE_RATE_PER_S": "1000", "EJSIKA_WRITE_BURST": "1000"}
+        operator = demo_auth(stack, "ejsika-tests", "operator-jamsosratu")
+        port = free_port()
+        url = f"http://127.0.0.1:{port}"
+        results = []
+        for size, path in files.items():
+            asyncio.run(reset(database_url))
+            processes = start_services(env, {"registry": port})
+            try:
+                wait_ready({"registry": port}, processes, timeout=120)
+                pid = processes["registry"].pid
+                token = _token(operator)
+                started = time.perf_counter()
+                report = upload(path, url, token, None)
+                stored = time.perf_counter() - started
+                asyncio.run(published(database_url))
+                done = time.perf_counter() - started
+                memory = peak_rss_mb(pid)
+                started = time.perf_counter()
+                again = upload(path, url, token, None)
+                reimport = time.perf_counter() - started
+                results.append((size, report, stored, done, memory, again, reimport))
+            finally:
+                stop(processes.values())
+
+        processes = start_services(env, {"registry": port})
+        try:
+            wait_ready({"registry": port}, processes, timeout=120)
+            latencies = asyncio.run(single_writes(url, demo_auth(stack, "ejsika-tests", "pendamping-demo"),
+                                                  Families(seed=31)))
+        finally:
+            stop(processes.values())
+
+    print()
+    print(f"{'file':>12}{'registered':>12}{'rejected':>10}{'stored/s':>11}{'published/s':>13}"
+          f"{'peak RSS':>11}{'re-import/s':>13}")
+    for size, report, stored, done, memory, again, reimport in results:
+        print(f"{size:>12,}{report['registered']:>12,}{report['rejected_households']:>10,}"
+              f"{report['households_read'] / stored:>11,.0f}{report['registered'] / done:>13,.0f}"
+              f"{memory:>9,.0f} MB{again['households_read'] / reimport:>13,.0f}")
+    print("(published/s: registered households from the first byte uploaded until the last event is in Kafka)")
+    if latencies:
+        cuts = statistics.quantiles(latencies, n=100)
+        print(f"single-household registrations at {RATE}/s: {len(latencies):,} answered 201, "
+              f"p50 {cuts[49] * 1000:.0f} ms, p95 {cuts[94] * 1000:.0f} ms")
+
+
+def _token(auth) -> str:
+    request = httpx.Request("GET", "http://token")
+    return next(auth.auth_flow(request)).headers["authorization"].removeprefix("Bearer ")
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)

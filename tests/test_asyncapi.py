@@ -11,7 +11,7 @@ import pytest
 from ejsika_contracts import ALL_EVENTS, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
 
 EXPECTED = {  # service: (topics it consumes, topics it emits)
-    "registry": ({ELIGIBILITY.name}, {HOUSEHOLD.name}),
+    "registry": ({ELIGIBILITY.name, VISIT.name}, {HOUSEHOLD.name}),
     "eligibility": ({HOUSEHOLD.name}, {ELIGIBILITY.name}),
     "monitoring": ({HOUSEHOLD.name}, {VISIT.name}),
     "notifications": ({ELIGIBILITY.name}, set()),

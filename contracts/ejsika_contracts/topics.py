@@ -27,7 +27,7 @@ from .events.household import (
     MemberMoved,
     MemberUpdated,
 )
-from .events.monitoring import VisitScheduled
+from .events.monitoring import ComplianceEscalated, ComplianceVerified, VisitOverdue, VisitRecorded, VisitScheduled
 
 DEAD_LETTER_SUFFIX = ".dlq"
 
@@ -86,11 +86,17 @@ ELIGIBILITY = Topic(
 VISIT = Topic(
     "ejsika.visit",
     partitions=6,
-    events=(VisitScheduled,),
+    events=(VisitScheduled, VisitRecorded, VisitOverdue),
     description="Monitoring: pendamping visit schedule and visits.",
 )
+COMPLIANCE = Topic(
+    "ejsika.compliance",
+    partitions=6,
+    events=(ComplianceVerified, ComplianceEscalated),
+    description="Monitoring: verification of commitments (verifikasi komitmen) per period, and escalations.",
+)
 
-TOPICS: tuple[Topic, ...] = (HOUSEHOLD, ELIGIBILITY, VISIT)
+TOPICS: tuple[Topic, ...] = (HOUSEHOLD, ELIGIBILITY, VISIT, COMPLIANCE)
 ALL_EVENTS: tuple[type[Event], ...] = tuple(cls for topic in TOPICS for cls in topic.events)
 
 

@@ -144,6 +144,30 @@ SAMPLES = {
     "member.flagged.v1": lambda: _change("member.flagged", 1, "ab", {
         **_household(11), "member_id": MEMBER_ID, "quality_flags": ["nik_sex_mismatch"],
     }),
+    "visit.recorded.v1": lambda: {**_change("visit.recorded", 1, "c3", {
+        "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "visit_id": "6f1c1f0e-0000-4000-8000-0000000000c4",
+        "pendamping_id": "pendamping-demo", "captured_at": "2025-01-02T09:00:00+07:00",
+        "received_at": "2025-01-04T10:00:00+07:00", "location": {"latitude": -6.0, "longitude": 106.0},
+        "observations": {
+            "school": [{"member_id": MEMBER_ID, "enrolled": True, "days_present": 18, "school_days": 20}],
+            "antenatal": [{"member_id": MEMBER_ID, "checked": True}],
+            "toddlers": [{"member_id": MEMBER_ID, "weighed": True, "weight_kg": 11.5, "immunised_on_schedule": True}],
+            "condition": {"welfare": {"no_electricity": False},
+                          "births": [{"name": "Bayi", "sex": "F", "birth_date": "2025-01-01"}],
+                          "left": [{"member_id": MEMBER_ID, "kind": "moved_out", "effective_date": "2025-01-01"}]},
+        }}), "source": "monitoring"},
+    "visit.overdue.v1": lambda: {**_change("visit.overdue", 1, "c5", {
+        "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "due_date": "2025-01-09", "overdue": True,
+        "pendamping_id": "pendamping-demo"}), "source": "monitoring"},
+    "compliance.verified.v1": lambda: {**_change("compliance.verified", 1, "d1", {
+        "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "programme": "jscm", "period_start": "2025-01-01",
+        "period_end": "2025-01-31", "result": "non_compliant", "revision": 2,
+        "members": [{"member_id": MEMBER_ID, "commitment": "school", "result": "non_compliant",
+                     "attendance_rate": 0.5}]}), "source": "monitoring"},
+    "compliance.escalated.v1": lambda: {**_change("compliance.escalated", 1, "d2", {
+        "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "programme": "jscm", "member_id": MEMBER_ID,
+        "commitment": "school", "kind": "school_dropout_risk", "consecutive_periods": 3,
+        "period_end": "2025-03-31"}), "source": "monitoring"},
 }
 
 MEMBER_ID = "6f1c1f0e-0000-4000-8000-000000000110"
@@ -218,6 +242,17 @@ NESTED_BREAKS = {
     "enrolment.changed.v1": [("unknown status", ("data", "status"), "paused"),
                              ("unknown exit kind", ("data", "exit_kind"), "evicted")],
     "member.flagged.v1": [("no flag", ("data", "quality_flags"), [])],
+    "visit.recorded.v1": [
+        ("more present days than school days", ("data", "observations", "school", 0, "days_present"), 21),
+        ("latitude off the globe", ("data", "location", "latitude"), 91),
+        ("unknown way of leaving", ("data", "observations", "condition", "left", 0, "kind"), "vanished"),
+        ("missing captured_at", ("data", "captured_at"), DELETE),
+    ],
+    "visit.overdue.v1": [("missing due date", ("data", "due_date"), DELETE)],
+    "compliance.verified.v1": [("unknown result", ("data", "result"), "maybe"),
+                               ("unknown commitment", ("data", "members", 0, "commitment"), "church")],
+    "compliance.escalated.v1": [("zero periods", ("data", "consecutive_periods"), 0),
+                                ("unknown kind", ("data", "kind"), "bad_mood")],
 }
 
 

@@ -4,14 +4,14 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, EligibilityAssessed
+from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, VISIT, EligibilityAssessed, VisitRecorded
 from ejsika_runtime import processing
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from . import api, changes_api, enrolment_api, enrolments, households, imports_api, proposals, proposals_api
-from . import duplicates, duplicates_api, search_api
+from . import duplicates, duplicates_api, search_api, visits
 from .domain import programmes
 
 
@@ -44,6 +44,7 @@ proposals.use(settings.approval_rules)
 service = Service("registry", settings, Path(__file__).parent / "migrations")
 service.emits(HOUSEHOLD)
 service.consumes(ELIGIBILITY, record_status)
+service.consumes(VISIT, {VisitRecorded: visits.handler(nik_key)})  # a visit's household changes
 service.router.include_router(api.routes(service, nik_key))
 service.router.include_router(changes_api.routes(service, nik_key))
 service.router.include_router(enrolment_api.routes(service))

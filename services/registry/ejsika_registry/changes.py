@@ -99,6 +99,8 @@ async def update_household(uow: UnitOfWork, household_id: UUID, expected_version
         return state
     version = await next_version(uow.conn, household_id, wanted)
     if "region_code" in changes:  # new neighbours to compare its members with
+        await uow.conn.execute("UPDATE members SET kecamatan = $2 WHERE household_id = $1",
+                               household_id, wanted["region_code"][:6])
         await households.queue_duplicate_checks(uow.conn, [household_id])
     if "region_code" in changes or "pendamping_id" in changes:
         await scopes.remember(uow.conn, [scopes.HouseholdScope(

@@ -23,7 +23,7 @@ from ejsika_runtime.auth import Principal
 from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.unit_of_work import UnitOfWork
 
-from . import changes, history, members
+from . import changes, history, imports, members
 from .changes import Author
 from .domain import duplicates as rules
 from .domain.duplicates import Status
@@ -49,15 +49,14 @@ RETURNING household_id
 # household lies in the same kecamatan, in another household, without the same NIK.
 _BLOCKED_PAIRS = """
 WITH checked AS (
-    SELECT m.member_id, m.household_id, m.name, m.nik, m.birth_date, left(h.region_code, 6) AS kecamatan
-    FROM members m JOIN households h ON h.id = m.household_id
-    WHERE m.household_id = ANY($1::uuid[]) AND m.ended_at IS NULL
+    SELECT member_id, household_id, name, nik, birth_date, kecamatan FROM members
+    WHERE household_id = ANY($1::uuid[]) AND ended_at IS NULL
 )
 SELECT c.member_id AS member_a, c.household_id AS household_a, c.name AS name_a, c.nik IS NOT NULL AS nik_a,
        o.member_id AS member_b, o.household_id AS household_b, o.name AS name_b, o.nik IS NOT NULL AS nik_b
 FROM checked c
-JOIN members o ON o.birth_date = c.birth_date AND o.ended_at IS NULL AND o.household_id <> c.household_id
-JOIN households oh ON oh.id = o.household_id AND left(oh.region_code, 6) = c.kecamatan
+JOIN members o ON o.birth_date = c.birth_date AND o.kecamatan = c.kecamatan AND o.ended_at IS NULL
+              AND o.household_id <> c.household_id
 WHERE c.nik IS NULL OR o.nik IS NULL OR c.nik <> o.nik
 """
 
@@ -95,8 +94,13 @@ async def _propose(conn: asyncpg.Connection, found: list[rules.Candidate]) -> No
 
 
 async def watch(pool: asyncpg.Pool, policy: CheckPolicy = CheckPolicy()) -> None:
-    """The background loop: check batches while the queue holds some, then wait for more."""
+    """The background loop: check batches while the queue holds some, then wait for more. It waits
+    while this process imports a register file: the import queues its households and they are checked
+    once it is done, instead of slowing it down."""
     while True:
+        if imports.running():
+            await asyncio.sleep(policy.idle_s)
+            continue
         try:
             checked = await check_queued(pool, policy)
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, asyncio.TimeoutError) as error:

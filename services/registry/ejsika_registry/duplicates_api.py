@@ -74,15 +74,6 @@ class Merge(Contract):
     reason: str = Field(min_length=1, max_length=500, description="Why these are one person, for the history.")
 
 
-def _after(cursor: str | None) -> UUID | None:
-    (position,) = pages.decode(cursor, str) or (None,)
-    if position is None:
-        return None
-    try:
-        return UUID(position)
-    except ValueError:
-        raise Problem(422, "cursor is not one this list gave",
-                      errors=[FieldError(field="query.cursor", rule="cursor")]) from None
 
 
 @contextlib.contextmanager
@@ -127,7 +118,7 @@ def routes(service: Service) -> APIRouter:
         """Pairs of active members of different households who may be one person: the same birth
         date, the same kecamatan and similar names, with the NIK missing or different."""
         async with service.pool.acquire() as conn:
-            items, last = await duplicates.page(conn, caller.principal, status, region_prefix, _after(cursor), limit)
+            items, last = await duplicates.page(conn, caller.principal, status, region_prefix, (pages.decode(cursor, UUID) or (None,))[0], limit)
             await caller.record(conn, "read", {m["household_id"] for i in items for m in i["members"]}, REVIEW_FIELDS)
         return pages.Page[DuplicateOut](items=items, next_cursor=pages.encode(str(last)) if last else None)
 

@@ -59,7 +59,8 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     )
     new = {r["id"] for r in rows}
     fresh = [e for e in events if e.data.household_id in new]
-    await add_members(conn, [(e.data.household_id, i, m) for e in fresh for i, m in enumerate(e.data.members, start=1)],
+    await add_members(conn, [(e.data.household_id, i, m, e.data.region_code[:6])
+                              for e in fresh for i, m in enumerate(e.data.members, start=1)],
                       nik_key)
     await scopes.remember(conn, [
         scopes.HouseholdScope(e.data.household_id, e.data.programme, e.data.region_code, e.data.pendamping_id)
@@ -77,18 +78,18 @@ async def insert_new(conn: asyncpg.Connection, events: Sequence[HouseholdRegiste
     return new
 
 
-async def add_members(conn: asyncpg.Connection, members: Sequence[tuple[UUID, int, HouseholdMember]],
+async def add_members(conn: asyncpg.Connection, members: Sequence[tuple[UUID, int, HouseholdMember, str]],
                       nik_key: bytes) -> None:
-    """Store new memberships: (household, position, member)."""
+    """Store new memberships: (household, position, member, the household's kecamatan)."""
     await conn.copy_records_to_table(
         "members",
         records=[
             (hid, position, m.member_id, m.nik, nik_digest(nik_key, m.nik) if m.nik else None, m.nik_status, m.name,
-             m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability, list(m.quality_flags))
-            for hid, position, m in members
+             m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability, list(m.quality_flags), kecamatan)
+            for hid, position, m, kecamatan in members
         ],
         columns=["household_id", "position", "member_id", "nik", "nik_digest", "nik_status", "name", "sex",
-                 "birth_date", "relation", "in_school", "pregnant", "disability", "quality_flags"],
+                 "birth_date", "relation", "in_school", "pregnant", "disability", "quality_flags", "kecamatan"],
     )
 
 

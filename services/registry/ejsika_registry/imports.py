@@ -34,6 +34,14 @@ COLUMN_OF = {"region_code": "kode_desa", "kk_number": "no_kk", "programme": "pro
              "name": "nama", "relation": "hubungan"}
 
 
+_running = 0  # imports in progress in this process
+
+
+def running() -> bool:
+    """Whether this process is importing: background sweeps (duplicates) wait rather than compete."""
+    return _running > 0
+
+
 @dataclass
 class ImportSummary:
     households_read: int = 0
@@ -134,12 +142,15 @@ async def import_register(
             failed.append(error)
         await queue.put(None)
 
+    global _running
+    _running += 1
     reader = asyncio.create_task(read())
     try:
         while (chunk := await queue.get()) is not None:
             await _store(chunk, pool, outbox, nik_key, importer, summary, on_problem)
             on_progress(summary)
     finally:
+        _running -= 1
         reader.cancel()
     if failed:
         raise failed[0]

@@ -322,10 +322,11 @@ async def _check_nik_free(conn: asyncpg.Connection, nik: str | None, household_i
 
 async def _insert(conn: asyncpg.Connection, household_id: UUID, member: HouseholdMember, nik_key: bytes) -> None:
     """A new membership, after every other membership the household ever had."""
-    position = await conn.fetchval(
-        "SELECT coalesce(max(position), 0) + 1 FROM members WHERE household_id = $1", household_id)
+    position, kecamatan = await conn.fetchrow(
+        "SELECT coalesce(max(m.position), 0) + 1, left(h.region_code, 6) FROM households h"
+        " LEFT JOIN members m ON m.household_id = h.id WHERE h.id = $1 GROUP BY h.region_code", household_id)
     try:
-        await households.add_members(conn, [(household_id, position, member)], nik_key)
+        await households.add_members(conn, [(household_id, position, member, kecamatan)], nik_key)
     except asyncpg.UniqueViolationError:
         raise ConcurrentChange() from None
     await households.queue_duplicate_checks(conn, [household_id])

@@ -189,8 +189,18 @@ async def submit_or_apply(uow: UnitOfWork, caller: Caller, kind: str, household_
     days later at its approval. A change that would change nothing applies at once (it does nothing).
     """
     scope = await caller.household(uow.conn, household_id)
-    approver = approval.needs_approval(rules(), reaching(caller.principal, scope), kind,
-                                       approval.fields_of(kind, payload), author.source)
+    return await submit_or_apply_as(uow, reaching(caller.principal, scope), kind, household_id, expected_version,
+                                    payload, author, apply, request_id)
+
+
+async def submit_or_apply_as(uow: UnitOfWork, roles: Collection[str], kind: str, household_id: UUID,
+                             expected_version: int | None, payload: dict[str, Any], author: Author,
+                             apply: Callable[[], Awaitable[Any]], request_id: UUID | None = None
+                             ) -> Applied | Proposed:
+    """`submit_or_apply` for an author whose reach of the household is settled already: a caller reaching
+    it in `roles`, or a service applying what an event reports (a visit: no roles, the rules name its
+    source). HouseholdNotFound when there is no such household."""
+    approver = approval.needs_approval(rules(), roles, kind, approval.fields_of(kind, payload), author.source)
     if approver is None:
         return Applied(await apply())
     state = await _lock(uow.conn, households_of({"household_id": household_id, "kind": kind, "payload": payload}))

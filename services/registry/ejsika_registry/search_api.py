@@ -16,7 +16,6 @@ from ejsika_contracts.values import Nik, ProgrammeCode
 from ejsika_runtime import pages
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
-from ejsika_runtime.problems import FieldError, Problem
 from ejsika_runtime.service import Service
 
 from . import search
@@ -54,15 +53,6 @@ class NikSearch(Contract):
     quality_flag: QualityFlag | None = None
 
 
-def _after(cursor: str | None) -> UUID | None:
-    (position,) = pages.decode(cursor, str) or (None,)
-    if position is None:
-        return None
-    try:
-        return UUID(position)
-    except ValueError:
-        raise Problem(422, "cursor is not one this list gave",
-                      errors=[FieldError(field="query.cursor", rule="cursor")]) from None
 
 
 def routes(service: Service, nik_key: bytes) -> APIRouter:
@@ -72,7 +62,7 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
 
     async def answer(caller: Caller, filters: search.Filters, limit: int, cursor: str | None
                      ) -> pages.Page[HouseholdSummary]:
-        after = _after(cursor)
+        after = (pages.decode(cursor, UUID) or (None,))[0]
         async with service.pool.acquire() as conn:
             items, last = await search.page(conn, caller.principal, filters, after, limit)
             if filters.nik_digest is not None:

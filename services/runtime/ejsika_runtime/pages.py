@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 from typing import Any, Generic, TypeVar
+from uuid import UUID
 
 from fastapi import Query
 from pydantic import BaseModel
@@ -22,11 +23,13 @@ class Page(BaseModel, Generic[T]):
 
 
 def encode(*position: Any) -> str:
-    return base64.urlsafe_b64encode(json.dumps(position, separators=(",", ":")).encode()).decode().rstrip("=")
+    values = [str(v) if isinstance(v, UUID) else v for v in position]
+    return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode(cursor: str | None, *kinds: type) -> tuple | None:
-    """The position of a cursor this service gave, its values of `kinds`; None without a cursor.
+    """The position of a cursor this service gave, its values of `kinds` (int, str, UUID); None without
+    a cursor.
 
     422 (field query.cursor) for anything else.
     """
@@ -34,13 +37,20 @@ def decode(cursor: str | None, *kinds: type) -> tuple | None:
         return None
     try:
         position = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not isinstance(position, list) or len(position) != len(kinds) \
-                or not all(isinstance(v, k) and not isinstance(v, bool) for v, k in zip(position, kinds)):
+        if not isinstance(position, list) or len(position) != len(kinds):
             raise ValueError
+        return tuple(_read(value, kind) for value, kind in zip(position, kinds))
     except ValueError:  # also binascii.Error and UnicodeDecodeError
         raise Problem(422, "cursor is not one this list gave",
                       errors=[FieldError(field="query.cursor", rule="cursor")]) from None
-    return tuple(position)
+
+
+def _read(value: Any, kind: type) -> Any:
+    if kind is UUID and isinstance(value, str):
+        return UUID(value)
+    if not isinstance(value, kind) or isinstance(value, bool):
+        raise ValueError("not a position of this list")
+    return value
 
 
 def limit(default: int = 50, most: int = 500) -> Any:

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
-.PHONY: run test unit bench bench-import schemas
+.PHONY: run test unit bench bench-import bench-overdue bench-visits bench-period-close schemas
 
 $(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,15 @@ bench: $(VENV)/.installed  ## 100,000 households through the first flow, next to
 
 bench-import: $(VENV)/.installed  ## 1,000,000 synthetic Banten households imported, and single writes at 200/s
 	$(PY) -m tests.benchmark.registry_import
+
+bench-visits: $(VENV)/.installed  ## 100,000 visits uploaded in batches of 500: accepted and published per second
+	$(PY) -m tests.benchmark.visit_intake
+
+bench-overdue: $(VENV)/.installed  ## the overdue check over 1,000,000 active households, in bounded batches
+	$(PY) -m tests.benchmark.overdue_check
+
+bench-period-close: $(VENV)/.installed  ## closing a verification period over 1,000,000 active households, in batches
+	$(PY) -m tests.benchmark.period_close
 
 schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version
 	$(PY) -m ejsika_contracts.schemas --write

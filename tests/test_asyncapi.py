@@ -8,12 +8,12 @@ from typing import Any
 
 import pytest
 
-from ejsika_contracts import ALL_EVENTS, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
+from ejsika_contracts import ALL_EVENTS, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
 
 EXPECTED = {  # service: (topics it consumes, topics it emits)
     "registry": ({ELIGIBILITY.name, VISIT.name}, {HOUSEHOLD.name}),
     "eligibility": ({HOUSEHOLD.name}, {ELIGIBILITY.name}),
-    "monitoring": ({HOUSEHOLD.name}, {VISIT.name}),
+    "monitoring": ({HOUSEHOLD.name}, {VISIT.name, COMPLIANCE.name}),
     "notifications": ({ELIGIBILITY.name}, set()),
 }
 

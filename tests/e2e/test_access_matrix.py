@@ -98,11 +98,62 @@ def _data_subject(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return cells
 
 
-def _overdue(w: World, role: str, http: httpx.Client) -> list[Cell]:
-    answer = http.get("/visits/overdue", params={"as_of": "2999-01-01", "limit": 1000})
-    listed = {v["household_id"] for v in answer.json()["visits"]} if answer.status_code == 200 else set()
-    right = w.own_id in listed and (w.other_id in listed) == w.sees_other(role)
+# Monitoring schedules active families only (issue 8): the rows below admit what they read, once.
+_ADMITTED: dict[str, tuple[str, str]] = {}
+
+
+def _admit(w: World, household_id: str, programme: str) -> None:
+    """Admit (activate) a household in its programme as that programme's operator."""
+    operator = w.platform.client("registry", user=f"operator-{programme}")
+    answer = _enrolment_step(operator, household_id, programme, {"status": "active"})
+    assert answer.status_code == 200, answer.text
+
+
+def _monitored(w: World, use: str) -> tuple[str, str]:
+    """The (own, other) households of `use`, active and scheduled in monitoring: the world's ("world", with
+    their pendamping) or two registered by operators without one ("unassigned")."""
+    if use not in _ADMITTED:
+        if use == "world":
+            pair = (w.own_id, w.other_id)
+        else:
+            pair = tuple(w.platform.client("registry", user=f"operator-{programme}").post(
+                "/households", json=w.fresh("operator", own) | {"programme": programme}).json()["household_id"]
+                for own, programme in ((True, "jscm"), (False, "jamsosratu")))
+        for household_id, programme in zip(pair, ("jscm", "jamsosratu")):
+            _admit(w, household_id, programme)
+        auditor = w.platform.client("monitoring", role="auditor")
+        for household_id in pair:
+            eventually(lambda: (a := auditor.get(f"/households/{household_id}/visits")).status_code == 200
+                       and a.json())
+        _ADMITTED[use] = pair
+    return _ADMITTED[use]
+
+
+def _listing(answer: httpx.Response, own: str, other: str, role: str, w: World) -> list[Cell]:
+    listed = {i["household_id"] for i in answer.json()["items"]} if answer.status_code == 200 else set()
+    right = own in listed and (other in listed) == w.sees_other(role)
     return [("own only" if role != "auditor" else "both", answer, {200} if right else {-1})]
+
+
+def _overdue(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own, other = _monitored(w, "world")
+    return _listing(http.get("/visits/overdue", params={"as_of": "2999-01-01", "limit": 1000}), own, other, role, w)
+
+
+def _caseload(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own, other = _monitored(w, "world")
+    answer = http.get("/caseload", params={"limit": 1000})
+    if role == "pendamping":  # their own caseload only, whoever they name
+        named = http.get("/caseload", params={"limit": 1000, "pendamping_id": "pendamping-other"})
+        return _listing(answer, own, other, role, w) + [
+            ("naming another's", named, {200} if named.status_code == 200 and other not in
+             {i["household_id"] for i in named.json()["items"]} else {-1})]
+    return _listing(answer, own, other, role, w)
+
+
+def _unassigned(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own, other = _monitored(w, "unassigned")
+    return _listing(http.get("/caseloads/unassigned", params={"limit": 1000}), own, other, role, w)
 
 
 def _subscribing(agency: str) -> dict:
@@ -459,6 +510,44 @@ def _merge_duplicate(w: World, role: str, http: httpx.Client) -> list[Cell]:
             ("other", http.post(f"/duplicates/{_pair(w, 'other')}/merge", json=body), {404})]
 
 
+# Visits recorded by the caseworker app (issue 8): on a household of pendamping-demo's made for these rows
+# (Kota Cilegon, jscm: in the supervisor's area and the operator's programme), so the world's own household
+# keeps its schedule as the other rows read it; the other household is pendamping-other's.
+_VISITED: list[str] = []
+
+
+def _visited(w: World) -> str:
+    if not _VISITED:
+        answer = w.platform.client("registry", user="pendamping-demo").post("/households",
+                                                                             json=w.fresh("pendamping", True))
+        assert answer.status_code == 201, answer.text
+        household_id = answer.json()["household_id"]
+        auditor = w.platform.client("monitoring", role="auditor")  # monitoring knows it once the event arrived
+        eventually(lambda: auditor.get(f"/households/{household_id}/visit-records").status_code == 200)
+        _VISITED.append(household_id)
+    return _VISITED[0]
+
+
+def _visit(household_id: str) -> dict:
+    return {"visit_id": str(uuid.uuid4()), "household_id": household_id,
+            "captured_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime()),
+            "observations": {}, "notes": "dicatat pada matriks akses"}
+
+
+def _record_visit(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = _visit(_visited(w))
+    return [("own", http.post("/visits", json=own), {201}), ("own again", http.post("/visits", json=own), {200}),
+            ("other", http.post("/visits", json=_visit(w.other_id)), {404})]
+
+
+def _record_visit_batch(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    answer = http.post("/visits/batch", json={"visits": [_visit(_visited(w)), _visit(w.other_id)]})
+    results = [(r["result"], [e["rule"] for e in r["errors"] or []]) for r in answer.json()["results"]] \
+        if answer.status_code == 200 else []
+    right = results == [("recorded", []), ("rejected", ["household_scope"])]
+    return [("own+other", answer, {200}), (f"results {results}", answer, {200} if right else {-1})]
+
+
 EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "post", "/agencies"): _add_agency,
     ("notifications", "get", "/agencies"): _list_agencies,
@@ -494,6 +583,14 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("registry", "get", "/enrolments/recommended-exits"): _recommended_exits,
     ("monitoring", "get", "/households/{household_id}/visits"): _own_other(lambda h: f"/households/{h}/visits"),
     ("monitoring", "get", "/visits/overdue"): _overdue,
+    ("monitoring", "get", "/households/{household_id}/compliance"):
+        _own_other(lambda h: f"/households/{h}/compliance"),
+    ("monitoring", "post", "/visits"): _record_visit,
+    ("monitoring", "post", "/visits/batch"): _record_visit_batch,
+    ("monitoring", "get", "/households/{household_id}/visit-records"):
+        _own_other(lambda h: f"/households/{h}/visit-records"),
+    ("monitoring", "get", "/caseload"): _caseload,
+    ("monitoring", "get", "/caseloads/unassigned"): _unassigned,
     ("eligibility", "get", "/households/{household_id}/assessments"):
         _own_other(lambda h: f"/households/{h}/assessments"),
 }

@@ -54,10 +54,20 @@ def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(plat
         assert "nik" not in text and "name" not in text and "members" not in text
         assert event["eligible"] is True
 
-    visits = platform.client("monitoring").get(f"/households/{ids[0]}/visits", timeout=10)
-    assert visits.status_code == 200 and visits.json()[0]["kind"] == "first_visit"
+    # A registered family is a candidate, not scheduled; once the operator admits it, its first visit is due.
+    monitoring = platform.client("monitoring")
+    followed = eventually(lambda: (a := monitoring.get(f"/households/{ids[0]}/visits", timeout=10)).status_code == 200
+                          and a)
+    assert followed.json() == []
+    operator = platform.client("registry", role="operator")
+    etag = operator.get(f"/households/{ids[0]}/enrolments", timeout=10).headers["etag"]
+    admitted = operator.post(f"/households/{ids[0]}/enrolments/jscm", json={"status": "active"},
+                             headers={"If-Match": etag}, timeout=10)
+    assert admitted.status_code == 200, admitted.text
+    visits = eventually(lambda: monitoring.get(f"/households/{ids[0]}/visits", timeout=10).json())
+    assert [(v["kind"], v["status"]) for v in visits] == [("first_visit", "due")]
     history = platform.client("registry").get(f"/households/{ids[0]}/history", timeout=10).json()["items"]
-    assert [h["change"] for h in history] == ["registered", "assessed"]
+    assert [h["change"] for h in history] == ["registered", "assessed", "enrolment_changed"]
 
 
 def test_bad_requests_get_a_reason_and_change_nothing(platform: Platform):

@@ -1,43 +1,279 @@
-"""Use case: follow each newly registered household and schedule its first visit."""
+"""Use cases of the visit schedule: follow registrations and enrolments, close what a visit covers, and
+mark households overdue once.
+
+The rules are `domain.schedule`'s; here each batch reads the schedules it touches with one statement
+(locking them), applies the rules, and writes them back with one statement per table.
+"""
 
 from __future__ import annotations
 
-from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredV2, VisitScheduled, VisitScheduledData
-from ejsika_runtime import scopes
-from ejsika_runtime.programme_time import programme_date
-from ejsika_runtime.unit_of_work import UnitOfWork
+import asyncio
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from datetime import date
+from uuid import UUID
 
-from .domain.schedule import SchedulePolicy, first_visit
+import asyncpg
+
+from ejsika_contracts import (
+    EnrolmentChanged,
+    HouseholdRegistered,
+    HouseholdRegisteredV2,
+    VisitOverdue,
+    VisitOverdueData,
+    VisitRecordedData,
+    VisitScheduled,
+    VisitScheduledData,
+)
+from ejsika_runtime import scopes
+from ejsika_runtime.outbox import Outbox
+from ejsika_runtime.programme_time import SQL_TODAY, programme_date, programme_today
+from ejsika_runtime.unit_of_work import UnitOfWork, unit_of_work
+
+from .domain import programmes
+from .domain.schedule import Change, Due, Schedule, activated, left, visited
 
 SOURCE = "monitoring"
-POLICY = SchedulePolicy()
+log = logging.getLogger(__name__)
 
 
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered | HouseholdRegisteredV2]) -> None:
-    scheduled = []
-    for event in events:
-        visit_id, due = first_visit(event.data.household_id, programme_date(event.time), POLICY)
-        data = VisitScheduledData(household_id=event.data.household_id, visit_id=visit_id, kind="first_visit",
-                                  due_date=due)
-        scheduled.append(VisitScheduled.caused_by(event, source=SOURCE, data=data))
+    """Follow each new household (a candidate of its programme): its scope, not yet a schedule. A family
+    is scheduled when the registry activates its enrolment (`on_enrolment_changed`)."""
     await uow.conn.execute(
-        "INSERT INTO households (household_id, programme, region_code, registered_at)"
-        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])"
+        "INSERT INTO households (household_id, programme, region_code, registered_at, status)"
+        " SELECT h, p, r, t, 'candidate' FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])"
+        "   AS u(h, p, r, t)"
         " ON CONFLICT (household_id) DO NOTHING",
         [e.data.household_id for e in events],
         [e.data.programme for e in events],
         [e.data.region_code for e in events],
         [e.time for e in events],
     )
-    rows = await uow.conn.fetch(
-        "INSERT INTO visits (visit_id, household_id, kind, due_date)"
-        " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::date[])"
-        " ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
-        [s.data.visit_id for s in scheduled],
-        [s.data.household_id for s in scheduled],
-        [s.data.kind for s in scheduled],
-        [s.data.due_date for s in scheduled],
-    )
     await scopes.follow(uow.conn, SOURCE, events, "scheduling the visits of a family", ("programme", "region_code"))
-    new = {r["visit_id"] for r in rows}
-    uow.emit_all([s for s in scheduled if s.data.visit_id in new])
+
+
+async def on_enrolment_changed(uow: UnitOfWork, events: Sequence[EnrolmentChanged]) -> None:
+    """An active family is scheduled (its first visit within the programme's days, if nothing is due);
+    a suspended, exited or candidate one has nothing due and is not overdue."""
+    latest: dict[tuple[UUID, str], EnrolmentChanged] = {}
+    for event in events:  # partition order: the last step of a household in a programme wins
+        key = (event.data.household_id, event.data.programme)
+        if key not in latest or latest[key].data.version <= event.data.version:
+            latest[key] = event
+    steps = list(latest.values())
+    conn = uow.conn
+    # A household this service never saw registered (its registration lost, or before it followed them).
+    await conn.execute(
+        "INSERT INTO households (household_id, programme, region_code, registered_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::timestamptz[])"
+        " ON CONFLICT (household_id) DO NOTHING",
+        [e.data.household_id for e in steps], [e.data.programme for e in steps],
+        [e.data.region_code for e in steps], [e.time for e in steps])
+    # The order guard: an older step (a replay after a newer one) changes nothing.
+    applied = await conn.fetch(
+        "INSERT INTO enrolments (household_id, programme, status, effective_date, version, changed_at)"
+        " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::date[], $5::int[], $6::timestamptz[])"
+        " ON CONFLICT (household_id, programme) DO UPDATE SET status = excluded.status,"
+        "   effective_date = excluded.effective_date, version = excluded.version, changed_at = excluded.changed_at"
+        " WHERE enrolments.version < excluded.version"
+        " RETURNING household_id",
+        [e.data.household_id for e in steps], [e.data.programme for e in steps], [e.data.status for e in steps],
+        [e.data.effective_date for e in steps], [e.data.version for e in steps], [e.time for e in steps])
+    touched = {r["household_id"] for r in applied}
+    if not touched:
+        return
+    cause = {e.data.household_id: e for e in steps if e.data.household_id in touched}
+    enrolled = await conn.fetch(
+        "SELECT household_id, array_agg(programme ORDER BY programme) FILTER (WHERE status = 'active') AS active,"
+        "  (array_agg(status ORDER BY changed_at DESC))[1] AS last"
+        " FROM enrolments WHERE household_id = ANY($1::uuid[]) GROUP BY household_id", list(touched))
+    schedules = await _locked(conn, touched)
+    changes, statuses = [], {}
+    for row in enrolled:
+        household_id, event = row["household_id"], cause[row["household_id"]]
+        schedule = schedules[household_id]
+        if row["active"]:
+            statuses[household_id] = "active"
+            followed = [programmes.programme(p) for p in row["active"]]
+            quickest = min(followed, key=lambda p: (p.visit_interval_days, p.first_visit_within_days))
+            change = activated(schedule, quickest, programme_date(event.time), event.id)
+        else:
+            statuses[household_id] = row["last"]
+            change = left(schedule)
+        changes.append((change, event))
+    await _store(conn, [c for c, _ in changes], statuses)
+    _announce(uow, [(c, _Cause.of(e)) for c, e in changes])
+
+
+async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
+                    correlation_id: UUID | None = None) -> None:
+    """New visits (just stored, in the same transaction): each closes what its household had due up to its
+    date, or the next due visit when it falls within that visit's period; the next visit is due an
+    interval after the household's latest visit; a household brought up to date is no longer overdue.
+
+    Only the latest visit of each household in the batch matters (an earlier one closes nothing the
+    latest does not), so the batch is one row per household.
+    """
+    latest: dict[UUID, VisitRecordedData] = {}
+    for visit in visits:
+        held = latest.get(visit.household_id)
+        if held is None or visit.captured_at > held.captured_at:
+            latest[visit.household_id] = visit
+    if not latest:
+        return
+    conn = uow.conn
+    schedules = await _locked(conn, latest.keys())  # first: rows are locked in one order by every writer
+    await conn.execute(
+        "UPDATE households h SET last_visit_at = greatest(h.last_visit_at, u.at)"
+        " FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE h.household_id = u.id",
+        list(latest), [v.captured_at for v in latest.values()])
+    today = programme_today()
+    changes = []
+    for household_id, visit in latest.items():
+        schedule = schedules.get(household_id)
+        if schedule is None:
+            continue  # not a household monitoring follows (intake refuses those; nothing to schedule)
+        change = visited(schedule, programme_date(visit.captured_at), today, visit.visit_id)
+        if change.closed or change.scheduled or change.overdue_ended:
+            changes.append((change, visit))
+    if changes:
+        await _store(conn, [c for c, _ in changes], {}, closed_by={c.closed.visit_id: (v.visit_id, v.captured_at)
+                                                                   for c, v in changes if c.closed})
+        correlation = correlation_id or uuid.uuid4()
+        _announce(uow, [(c, _Cause(correlation, None, v.pendamping_id)) for c, v in changes])
+
+
+@dataclass(frozen=True)
+class _Cause:
+    correlation_id: UUID
+    causation_id: UUID | None
+    pendamping_id: str | None = None
+
+    @classmethod
+    def of(cls, event: EnrolmentChanged) -> _Cause:
+        return cls(event.correlation_id, event.id)
+
+
+async def _locked(conn: asyncpg.Connection, household_ids: Iterable[UUID]) -> dict[UUID, Schedule]:
+    """The schedules of these households (those monitoring follows), locked for this transaction."""
+    rows = await conn.fetch(
+        "SELECT h.household_id, h.status, h.interval_days, h.overdue_since, h.last_visit_at,"
+        "  v.visit_id, v.kind, v.opens_on, v.due_date"
+        " FROM households h"
+        " LEFT JOIN visits v ON v.household_id = h.household_id AND v.done_at IS NULL AND v.cancelled_at IS NULL"
+        " WHERE h.household_id = ANY($1::uuid[]) ORDER BY h.household_id FOR UPDATE OF h",
+        list(household_ids))
+    return {r["household_id"]: Schedule(
+        r["household_id"], r["status"] == "active", r["interval_days"],
+        Due(r["visit_id"], r["kind"], r["opens_on"], r["due_date"]) if r["visit_id"] else None,
+        r["overdue_since"], programme_date(r["last_visit_at"]) if r["last_visit_at"] else None)
+        for r in rows}
+
+
+async def _store(conn: asyncpg.Connection, changes: Sequence[Change], statuses: dict[UUID, str],
+                 closed_by: dict[UUID, tuple[UUID, object]] | None = None) -> None:
+    """Write the changed schedules back: one statement for the households, one per kind of visit change."""
+    if not changes:
+        return
+    heads = [c.schedule for c in changes]
+    await conn.execute(
+        "UPDATE households h SET status = coalesce(u.status, h.status), interval_days = u.interval_days,"
+        "  next_due = u.next_due, overdue_since = u.overdue_since"
+        " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::date[], $5::date[])"
+        "   AS u(id, status, interval_days, next_due, overdue_since)"
+        " WHERE h.household_id = u.id",
+        [s.household_id for s in heads], [statuses.get(s.household_id) for s in heads],
+        [s.interval_days for s in heads], [s.due.due_date if s.due else None for s in heads],
+        [s.overdue_since for s in heads])
+    cancelled = [c.cancelled.visit_id for c in changes if c.cancelled]
+    if cancelled:
+        await conn.execute("UPDATE visits SET cancelled_at = now() WHERE visit_id = ANY($1::uuid[])", cancelled)
+    closed = [(due_id, *by) for due_id, by in (closed_by or {}).items()]
+    if closed:
+        await conn.execute(
+            "UPDATE visits v SET done_at = u.at, closed_by = u.by"
+            " FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(id, by, at) WHERE v.visit_id = u.id",
+            *map(list, zip(*closed)))
+    new = [(c.schedule.household_id, c.scheduled) for c in changes if c.scheduled]
+    if new:
+        await conn.execute(
+            "INSERT INTO visits (visit_id, household_id, kind, opens_on, due_date)"
+            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::date[])"
+            " ON CONFLICT (visit_id) DO NOTHING",
+            [d.visit_id for _, d in new], [h for h, _ in new], [d.kind for _, d in new],
+            [d.opens_on for _, d in new], [d.due_date for _, d in new])
+
+
+def _announce(uow: UnitOfWork, changes: Sequence[tuple[Change, _Cause]]) -> None:
+    """visit.scheduled for each visit now due; visit.overdue (false) for each household no longer overdue."""
+    for change, cause in changes:
+        household_id = change.schedule.household_id
+        envelope = dict(source=SOURCE, subject=str(household_id), correlation_id=cause.correlation_id,
+                        causation_id=cause.causation_id)
+        if change.scheduled:
+            due = change.scheduled
+            uow.emit(VisitScheduled(**envelope, data=VisitScheduledData(
+                household_id=household_id, visit_id=due.visit_id, kind=due.kind, due_date=due.due_date)))
+        if change.overdue_ended:
+            ended = change.closed or change.cancelled
+            uow.emit(VisitOverdue(**envelope, data=VisitOverdueData(
+                household_id=household_id, due_date=ended.due_date if ended else programme_today(),
+                overdue=False, pendamping_id=cause.pendamping_id)))
+
+
+# The overdue check: in bounded batches, each its own short transaction, locking only rows no intake
+# transaction holds (SKIP LOCKED), so live visits are never stopped; a household marked overdue leaves
+# the partial index the check reads, so it is raised once however often the check runs.
+MARK_OVERDUE = (
+    # By ctid (a TID scan of the rows just locked): a join on household_id would scan the table per batch.
+    "UPDATE households h SET overdue_since = h.next_due"
+    " WHERE h.ctid = ANY(ARRAY("
+    "   SELECT ctid FROM households WHERE overdue_since IS NULL AND next_due < {today}"
+    "   ORDER BY next_due LIMIT $1 FOR UPDATE SKIP LOCKED))"
+    " RETURNING h.household_id, h.next_due,"
+    "  (SELECT s.pendamping_id FROM household_scope s WHERE s.household_id = h.household_id) AS pendamping_id"
+)
+
+
+async def mark_overdue(pool: asyncpg.Pool, outbox: Outbox, batch: int = 5_000, today: date | None = None) -> int:
+    """Mark every household past its due date overdue, once, with one `visit.overdue` each; answer how
+    many became overdue. `today` (Asia/Jakarta) defaults to the database's today in Jakarta."""
+    marked = 0
+    while True:
+        found = await mark_overdue_batch(pool, outbox, batch, today)
+        marked += found
+        if found < batch:
+            return marked
+
+
+async def mark_overdue_batch(pool: asyncpg.Pool, outbox: Outbox, batch: int, today: date | None = None) -> int:
+    """One batch of the overdue check, in its own transaction: how many households it marked."""
+    sql = MARK_OVERDUE.format(today="$2::date" if today else SQL_TODAY)
+    async with unit_of_work(pool, outbox) as uow:
+        rows = await uow.conn.fetch(sql, batch, *([today] if today else []))
+        correlation = uuid.uuid4()
+        uow.emit_all([VisitOverdue(source=SOURCE, subject=str(r["household_id"]), correlation_id=correlation,
+                                   data=VisitOverdueData(household_id=r["household_id"], due_date=r["next_due"],
+                                                         overdue=True, pendamping_id=r["pendamping_id"]))
+                      for r in rows])
+    return len(rows)
+
+
+def overdue_loop(pool_of: Callable[[], asyncpg.Pool], outbox: Outbox, every_s: float,
+                 batch: int) -> Callable[[], Awaitable[None]]:
+    """The overdue check, every `every_s` seconds while the service runs; a failed run is retried next time."""
+
+    async def check_overdue() -> None:
+        while True:
+            try:
+                marked = await mark_overdue(pool_of(), outbox, batch)
+                if marked:
+                    log.info("households became overdue", extra={"count": marked})
+            except Exception:
+                log.exception("overdue check failed")
+            await asyncio.sleep(every_s)
+
+    return check_overdue

@@ -13,10 +13,10 @@ import pytest
 from fastapi import FastAPI
 
 import ejsika_monitoring
-from ejsika_contracts import HouseholdRegistered, HouseholdRegisteredData
+from ejsika_contracts import EnrolmentChanged, EnrolmentChangedData, HouseholdRegistered, HouseholdRegisteredData
 from ejsika_monitoring import api
 from ejsika_monitoring.app import OVERDUE_COUNT_SQL
-from ejsika_monitoring.schedules import on_registered
+from ejsika_monitoring.schedules import on_enrolment_changed, on_registered
 from ejsika_runtime import problems, programme_time
 from ejsika_runtime.access import Access
 from ejsika_runtime.outbox import Outbox
@@ -47,13 +47,25 @@ def registered() -> HouseholdRegistered:
                                time=LATE_EVENING_UTC, data=data)
 
 
+def activated(household: HouseholdRegistered) -> EnrolmentChanged:
+    data = EnrolmentChangedData(household_id=household.data.household_id, version=2, programme="jamsosratu",
+                                region_code=household.data.region_code, status="active", previous_status="candidate",
+                                effective_date=date(2026, 1, 2))
+    return EnrolmentChanged(source="registry", subject=household.subject, correlation_id=uuid.uuid4(),
+                            time=LATE_EVENING_UTC, data=data)
+
+
 async def schedule(pool: asyncpg.Pool, name: str, count: int) -> list:
+    """`count` households registered and activated at 01:30 WIB on 2 January: their first visits."""
+    households = [registered() for _ in range(count)]
     async with unit_of_work(pool, Outbox(name)) as uow:
-        await on_registered(uow, [registered() for _ in range(count)])
+        await on_registered(uow, households)
+    async with unit_of_work(pool, Outbox(name)) as uow:
+        await on_enrolment_changed(uow, [activated(h) for h in households])
     return uow.events
 
 
-async def test_the_first_visit_is_due_counting_from_the_wib_day_of_registration(schema):
+async def test_the_first_visit_is_due_counting_from_the_wib_day_of_activation(schema):
     name, pool = schema
     (scheduled,) = await schedule(pool, name, 1)
     assert scheduled.data.due_date == date(2026, 1, 16)  # 2 January (WIB) + 14 days
@@ -64,8 +76,10 @@ async def test_the_overdue_gauge_counts_by_jakartas_date_whatever_the_servers_ti
     name, pool = schema
     late, due_today = await schedule(pool, name, 2)
     jakarta_today = "(now() AT TIME ZONE 'Asia/Jakarta')::date"
-    await pool.execute(f"UPDATE visits SET due_date = {jakarta_today} - 1 WHERE visit_id = $1", late.data.visit_id)
-    await pool.execute(f"UPDATE visits SET due_date = {jakarta_today} WHERE visit_id = $1", due_today.data.visit_id)
+    for event, due in ((late, f"{jakarta_today} - 1"), (due_today, jakarta_today)):
+        await pool.execute(f"UPDATE visits SET due_date = {due} WHERE visit_id = $1", event.data.visit_id)
+        await pool.execute(f"UPDATE households SET next_due = {due} WHERE household_id = $1",
+                           event.data.household_id)
     # At any hour, one of these zones is on another date than Jakarta (UTC+14 from 17:00 WIB, UTC-12 until 19:00).
     for zone in ("Pacific/Kiritimati", "Etc/GMT+12"):
         conn = await asyncpg.connect(database_url, server_settings={"search_path": name, "TimeZone": zone})
@@ -78,8 +92,9 @@ async def test_the_overdue_gauge_counts_by_jakartas_date_whatever_the_servers_ti
 async def test_overdue_visits_are_as_of_today_in_jakarta_unless_asked(schema, auth_issuer, tokens, monkeypatch):
     name, pool = schema
     late, due_today = await schedule(pool, name, 2)
-    await pool.execute("UPDATE visits SET due_date = '2026-01-01' WHERE visit_id = $1", late.data.visit_id)
-    await pool.execute("UPDATE visits SET due_date = '2026-01-02' WHERE visit_id = $1", due_today.data.visit_id)
+    for event, due in ((late, date(2026, 1, 1)), (due_today, date(2026, 1, 2))):
+        await pool.execute("UPDATE visits SET due_date = $2 WHERE visit_id = $1", event.data.visit_id, due)
+        await pool.execute("UPDATE households SET next_due = $2 WHERE household_id = $1", event.data.household_id, due)
     monkeypatch.setattr(programme_time, "_now", lambda: LATE_EVENING_UTC)  # 01:30 WIB on 2 January
     app = FastAPI()
     app.include_router(api.routes(SimpleNamespace(access=Access(Settings(auth_issuer=auth_issuer)), pool=pool)))
@@ -90,5 +105,5 @@ async def test_overdue_visits_are_as_of_today_in_jakarta_unless_asked(schema, au
         default = (await client.get("/visits/overdue", params={"region_prefix": "3601"})).json()
         asked = (await client.get("/visits/overdue", params={"region_prefix": "3601", "as_of": "2026-01-03"})).json()
     assert default["as_of"] == "2026-01-02"
-    assert [v["visit_id"] for v in default["visits"]] == [str(late.data.visit_id)]
-    assert asked["as_of"] == "2026-01-03" and len(asked["visits"]) == 2
+    assert [v["visit_id"] for v in default["items"]] == [str(late.data.visit_id)]
+    assert asked["as_of"] == "2026-01-03" and len(asked["items"]) == 2

@@ -1,0 +1,125 @@
+"""Use case: take the kunjungan (visits) a caseworker app uploads, one or a whole offline sync.
+
+In the caller's transaction: the households' facts are read once for the batch, each visit is judged
+by the rules of `domain.visits`, the new ones go in with one statement (a visit_id already stored is
+a duplicate, also within the batch) and each new one is announced as `visit.recorded`, keyed by its
+household. The notes are stored and never published.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+from uuid import UUID
+
+import asyncpg
+
+from ejsika_contracts import Location, Observations, VisitRecorded, VisitRecordedData
+from ejsika_runtime.scopes import HouseholdScope
+from ejsika_runtime.unit_of_work import UnitOfWork
+
+from .domain.visits import KnownHousehold, Violation, VisitPolicy, first_of_each, refusals
+
+SOURCE = "monitoring"
+# What a visit writes of a family, for the record of processing.
+VISIT_RECORD_FIELDS = ("visit_records.captured_at", "visit_records.location", "visit_records.observations",
+                       "visit_records.notes")
+TAKEN = Violation("visit_id", "visit_id_taken", "this visit_id was used for a visit of another household")
+
+Result = Literal["recorded", "duplicate", "rejected"]
+
+
+@dataclass(frozen=True)
+class Visit:
+    visit_id: UUID
+    household_id: UUID
+    pendamping_id: str
+    captured_at: datetime
+    location: Location | None
+    observations: Observations
+    notes: str | None
+
+
+@dataclass(frozen=True)
+class Outcome:
+    visit_id: UUID
+    household_id: UUID
+    result: Result
+    errors: tuple[Violation, ...] = ()
+
+
+async def known_households(conn: asyncpg.Connection, household_ids: Sequence[UUID],
+                           covers: Callable[[HouseholdScope], bool]) -> dict[UUID, KnownHousehold]:
+    """The households monitoring follows among these, with whether the caller reaches each."""
+    rows = await conn.fetch(
+        "SELECT h.household_id, h.registered_at, s.programme, s.region_code, s.pendamping_id FROM households h"
+        " LEFT JOIN household_scope s USING (household_id) WHERE h.household_id = ANY($1::uuid[])",
+        list(set(household_ids)))
+    return {r["household_id"]: KnownHousehold(
+        r["household_id"], r["registered_at"],
+        r["programme"] is not None and covers(HouseholdScope(r["household_id"], r["programme"], r["region_code"],
+                                                             r["pendamping_id"])))
+        for r in rows}
+
+
+async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callable[[HouseholdScope], bool],
+                        received_at: datetime, policy: VisitPolicy) -> tuple[list[Outcome], list[VisitRecordedData]]:
+    """Each visit's outcome in input order, and the visits newly recorded (in captured_at order)."""
+    households = await known_households(uow.conn, [v.household_id for v in visits], covers)
+    outcomes: list[Outcome | None] = [None] * len(visits)
+    admitted: list[int] = []
+    for i, visit in enumerate(visits):
+        broken = refusals(visit.captured_at, received_at, households.get(visit.household_id), policy)
+        if broken:
+            outcomes[i] = Outcome(visit.visit_id, visit.household_id, "rejected", broken)
+        else:
+            admitted.append(i)
+
+    firsts = first_of_each([visits[i].visit_id for i in admitted])
+    unique = [visits[i] for i, first in zip(admitted, firsts) if first]
+    new = await _insert(uow.conn, unique, received_at)
+    # A visit_id not inserted now is stored already: the same visit again, unless it was another household's.
+    stored = {v.visit_id: v.household_id for v in unique if v.visit_id not in new}
+    if stored:
+        stored = {r["visit_id"]: r["household_id"] for r in await uow.conn.fetch(
+            "SELECT visit_id, household_id FROM visit_records WHERE visit_id = ANY($1::uuid[])", list(stored))}
+    in_batch = {v.visit_id: v.household_id for v in unique}
+    for i, first in zip(admitted, firsts):
+        visit = visits[i]
+        if first and visit.visit_id in new:
+            outcomes[i] = Outcome(visit.visit_id, visit.household_id, "recorded")
+            continue
+        owner = in_batch[visit.visit_id] if visit.visit_id in new else stored.get(visit.visit_id)
+        outcomes[i] = (Outcome(visit.visit_id, visit.household_id, "duplicate") if owner == visit.household_id
+                       else Outcome(visit.visit_id, visit.household_id, "rejected", (TAKEN,)))
+
+    recorded = sorted((_data(v, received_at) for v in unique if v.visit_id in new), key=lambda d: d.captured_at)
+    # The data was validated as it was built; the envelope adds nothing to check (a batch is 500 visits).
+    uow.emit_all([VisitRecorded.model_construct(source=SOURCE, subject=str(d.household_id), correlation_id=d.visit_id,
+                                                data=d) for d in recorded])
+    return outcomes, recorded  # type: ignore[return-value]  # every position was answered
+
+
+async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime) -> set[UUID]:
+    if not visits:
+        return set()
+    rows = await conn.fetch(
+        "INSERT INTO visit_records"
+        " (visit_id, household_id, pendamping_id, captured_at, received_at, location, observations, notes)"
+        " SELECT v, h, p, c, $5, l, o, n FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
+        "  $6::json[], $7::json[], $8::text[]) AS t (v, h, p, c, l, o, n)"
+        " ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
+        [v.visit_id for v in visits], [v.household_id for v in visits], [v.pendamping_id for v in visits],
+        [v.captured_at for v in visits], received_at,
+        [v.location.model_dump_json() if v.location else None for v in visits],
+        [v.observations.model_dump_json() for v in visits], [v.notes for v in visits])
+    return {r["visit_id"] for r in rows}
+
+
+def _data(visit: Visit, received_at: datetime) -> VisitRecordedData:
+    # Every field but the notes: they may hold health data, and no consumer needs them.
+    return VisitRecordedData(household_id=visit.household_id, visit_id=visit.visit_id,
+                             pendamping_id=visit.pendamping_id, captured_at=visit.captured_at,
+                             received_at=received_at, location=visit.location, observations=visit.observations)

@@ -1,0 +1,115 @@
+"""Benchmark: the overdue check over a million active households.
+
+    make bench-overdue                  # or: python -m tests.benchmark.overdue_check [HOUSEHOLDS] [PAST_DUE_SHARE]
+
+On a fresh embedded PostgreSQL, a migrated monitoring schema is filled directly (COPY) with HOUSEHOLDS
+active households (1,000,000 by default), each with its open due visit; PAST_DUE_SHARE of them (0.3 by
+default) are past their due date. Then the overdue check runs as the service runs it (bounded batches of
+5,000 households, one short transaction each, one visit.overdue per household in the outbox), and runs
+again (nothing left to raise). Prints the time of each run, the rate and the longest transaction.
+Figures, not assertions: the issue's target is under 60 s for 1,000,000 households.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+import asyncpg
+
+import ejsika_monitoring
+from ejsika_monitoring import schedules
+from ejsika_runtime.db import create_pool, migrate
+from ejsika_runtime.embedded import EmbeddedPostgres, free_port
+from ejsika_runtime.outbox import Outbox
+from ejsika_runtime.programme_time import programme_today
+
+SCHEMA = "monitoring"
+MIGRATIONS = Path(ejsika_monitoring.__file__).parent / "migrations"
+BATCH = 5_000
+CHUNK = 100_000  # rows per COPY
+
+
+def main(households: int, past_due: float) -> None:
+    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-overdue-"))
+    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
+    try:
+        with EmbeddedPostgres(state, port=free_port()) as postgres:
+            asyncio.run(measure(postgres.dsn, households, past_due))
+    finally:
+        shutil.rmtree(state, ignore_errors=True)
+
+
+async def fill(pool: asyncpg.Pool, households: int, past_due: float) -> int:
+    """COPY `households` active households with an open due visit; answer how many are past due."""
+    today = programme_today()
+    late = int(households * past_due)
+    async with pool.acquire() as conn:
+        for start in range(0, households, CHUNK):
+            ids = [uuid.uuid4() for _ in range(min(CHUNK, households - start))]
+            # past due by 1-60 days for the first `late`, due within the next 30 days for the others
+            dues = [today - timedelta(days=1 + (start + i) % 60) if start + i < late
+                    else today + timedelta(days=(start + i) % 30) for i in range(len(ids))]
+            regions = [f"36{(start + i) % 8 + 1:02d}01{(start + i) % 9 + 1}001" for i in range(len(ids))]
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "households", columns=["household_id", "programme", "region_code", "registered_at", "status",
+                                           "interval_days", "next_due"],
+                    records=[(h, "jamsosratu", r, _registered(d), "active", 30, d) for h, r, d in zip(ids, regions, dues)])
+                await conn.copy_records_to_table(
+                    "household_scope", columns=["household_id", "programme", "region_code", "pendamping_id"],
+                    records=[(h, "jamsosratu", r, f"pendamping-{i % 2_000}") for i, (h, r) in enumerate(zip(ids, regions))])
+                await conn.copy_records_to_table(
+                    "visits", columns=["visit_id", "household_id", "kind", "opens_on", "due_date"],
+                    records=[(uuid.uuid4(), h, "monthly_session", d - timedelta(days=29), d) for h, d in zip(ids, dues)])
+        await conn.execute("ANALYZE households; ANALYZE household_scope; ANALYZE visits")
+    return late
+
+
+def _registered(due: date) -> datetime:
+    return datetime.combine(due - timedelta(days=45), datetime.min.time(), tzinfo=timezone.utc)
+
+
+async def timed_run(pool: asyncpg.Pool, outbox: Outbox) -> tuple[int, float, float]:
+    """One run of the check, batch by batch as `mark_overdue` does it: (marked, seconds, longest batch s)."""
+    marked, longest, started = 0, 0.0, time.perf_counter()
+    while True:
+        began = time.perf_counter()
+        found = await schedules.mark_overdue_batch(pool, outbox, BATCH)
+        longest = max(longest, time.perf_counter() - began)
+        marked += found
+        if found < BATCH:
+            return marked, time.perf_counter() - started, longest
+
+
+async def measure(dsn: str, households: int, past_due: float) -> None:
+    pool = await create_pool(dsn, SCHEMA, size=4)
+    try:
+        await migrate(pool, SCHEMA, MIGRATIONS)
+        started = time.perf_counter()
+        late = await fill(pool, households, past_due)
+        print(f"filled {households:,} active households ({late:,} past due) in {time.perf_counter() - started:.1f} s",
+              flush=True)
+        outbox = Outbox(SCHEMA)
+        marked, seconds, longest = await timed_run(pool, outbox)
+        print(f"overdue check: {marked:,} households marked overdue in {seconds:.1f} s "
+              f"({households / seconds:,.0f} households checked/s, {marked / seconds:,.0f} marked/s), "
+              f"batches of {BATCH:,}, longest transaction {longest * 1000:.0f} ms", flush=True)
+        events = await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'ejsika.visit'")
+        print(f"visit.overdue events in the outbox: {events:,} (one per household)", flush=True)
+        started = time.perf_counter()
+        again = await schedules.mark_overdue(pool, outbox, BATCH)
+        print(f"second run: {again:,} marked in {time.perf_counter() - started:.2f} s (raised once)", flush=True)
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000, float(sys.argv[2]) if len(sys.argv) > 2 else 0.3)

@@ -119,3 +119,18 @@ def eventually(check, timeout: float = 60, interval: float = 0.5):
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met after {timeout}s; last value: {value!r}")
         time.sleep(interval)
+
+
+def activate(platform: Platform, household_id: str, programme: str) -> None:
+    """Admit a household to its programme as the operator, on the version just read (the registry may
+    record an assessment in between: then read again)."""
+    operator = platform.client("registry", role="operator")
+
+    def admitted() -> bool:
+        etag = operator.get(f"/households/{household_id}/enrolments", timeout=10).headers["etag"]
+        answer = operator.post(f"/households/{household_id}/enrolments/{programme}", json={"status": "active"},
+                               headers={"If-Match": etag}, timeout=10)
+        assert answer.status_code in (200, 412), answer.text
+        return answer.status_code == 200
+
+    eventually(admitted, timeout=30)

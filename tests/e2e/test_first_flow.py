@@ -9,7 +9,7 @@ import httpx
 
 from ejsika_runtime.demo.synthetic import Families
 
-from .conftest import Platform, eventually, query
+from .conftest import Platform, activate, eventually, query
 
 
 def statuses(platform: Platform, household_ids: list[str]) -> dict[str, str]:
@@ -59,11 +59,7 @@ def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(plat
     followed = eventually(lambda: (a := monitoring.get(f"/households/{ids[0]}/visits", timeout=10)).status_code == 200
                           and a)
     assert followed.json() == []
-    operator = platform.client("registry", role="operator")
-    etag = operator.get(f"/households/{ids[0]}/enrolments", timeout=10).headers["etag"]
-    admitted = operator.post(f"/households/{ids[0]}/enrolments/jscm", json={"status": "active"},
-                             headers={"If-Match": etag}, timeout=10)
-    assert admitted.status_code == 200, admitted.text
+    activate(platform, ids[0], "jscm")
     visits = eventually(lambda: monitoring.get(f"/households/{ids[0]}/visits", timeout=10).json())
     assert [(v["kind"], v["status"]) for v in visits] == [("first_visit", "due")]
     history = platform.client("registry").get(f"/households/{ids[0]}/history", timeout=10).json()["items"]

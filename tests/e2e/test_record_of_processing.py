@@ -11,7 +11,7 @@ import time
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.subject_access import subject_access
 
-from .conftest import Platform, eventually, query
+from .conftest import Platform, activate, eventually, query
 
 
 def test_a_data_subject_request_returns_everything_held_and_who_processed_it(platform: Platform):
@@ -24,6 +24,7 @@ def test_a_data_subject_request_returns_everything_held_and_who_processed_it(pla
     household_id = registered.json()["household_id"]
     assert platform.client("registry", role="supervisor").get(f"/households/{household_id}").status_code == 200
     eventually(lambda: platform.client("eligibility").get(f"/households/{household_id}/assessments").json())
+    activate(platform, household_id, "jscm")  # an active household is scheduled: monitoring then holds its visit
 
     urls = {name: platform.url(name) for name in platform.ports}
     auditor = platform.auth("auditor").token

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from dataclasses import replace
 from ipaddress import ip_address
@@ -73,7 +74,8 @@ async def test_a_subscription_made_while_local_receivers_were_allowed_is_refused
     subscription, _ = await db.subscribe(EDUCATION, receiver.url)  # allowed then
     await db.consume([assessed()])
     registry = CollectorRegistry()
-    worker = db.worker(replace(FAST, max_attempts=2, backoff_base_s=0.01, backoff_cap_s=0.01), registry,
+    # a backoff long enough that the first drain cannot already hold the retry
+    worker = db.worker(replace(FAST, max_attempts=2, backoff_base_s=0.5, backoff_cap_s=0.5), registry,
                        egress=Egress())  # and no longer
 
     await worker.drain_all()
@@ -82,6 +84,7 @@ async def test_a_subscription_made_while_local_receivers_were_allowed_is_refused
     assert row["last_error"] == "refused: url resolves to a loopback address"
 
     while (await db.deliveries(subscription))[0]["status"] == "pending":
+        await asyncio.sleep(0.05)
         await worker.drain_all()
     [row] = await db.deliveries(subscription)
     assert (row["status"], row["attempts"], row["last_error"]) == (

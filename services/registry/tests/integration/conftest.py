@@ -67,6 +67,12 @@ class Registry:
         return [json.loads(bytes(r["value"])) for r in rows]
 
 
+@pytest.fixture(autouse=True)
+def registry_environment(monkeypatch):
+    """What the launcher sets for the registry, for tests that import its composition root (app.py)."""
+    monkeypatch.setenv("EJSIKA_NIK_HASH_KEY", NIK_KEY.decode())
+
+
 @pytest.fixture
 async def registry(migrated_schema) -> Registry:
     schema, pool = await migrated_schema("registry", MIGRATIONS)

@@ -20,7 +20,7 @@ from ejsika_runtime.problems import documented
 from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.service import Service
 
-from .api import REGION_PREFIX, _day
+from .api import REGION_PREFIX
 
 CASELOAD_FIELDS = ("households.next_due", "households.overdue_since", "households.last_visit_at")
 NOTHING_DUE = date(9999, 12, 31)  # sorts an active family with nothing due (yet) last
@@ -61,8 +61,7 @@ def routes(service: Service) -> APIRouter:
         p = caller.principal
         if Role.PENDAMPING in p.roles and not ({Role.SUPERVISOR, Role.OPERATOR, Role.AUDITOR} & set(p.roles)):
             pendamping_id = p.subject
-        after = pages.decode(cursor, str, UUID)
-        position = (_day(after[0]), after[1]) if after else (None, None)
+        position = pages.decode(cursor, date, UUID) or (None, None)
         covers, values = scopes.condition(p, "s", 7)
         today = programme_today()
         async with service.pool.acquire() as conn:

@@ -13,7 +13,6 @@ from ejsika_contracts import MemberCompliance
 from ejsika_runtime import pages
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
-from ejsika_runtime.problems import FieldError, Problem
 from ejsika_runtime.service import Service
 
 COMPLIANCE_FIELDS = ("compliance_results.result", "compliance_results.members")
@@ -40,12 +39,8 @@ def routes(service: Service) -> APIRouter:
     ) -> pages.Page[ComplianceOut]:
         """The household's results per period (verifikasi komitmen), the newest period first; each
         as last published (revision 2 and more: corrected by late visits)."""
-        after = pages.decode(cursor, str, str)
-        try:
-            since = date.fromisoformat(after[0]) if after else None
-        except ValueError:
-            raise Problem(422, "cursor is not one this list gave",
-                          errors=[FieldError(field="query.cursor", rule="cursor")]) from None
+        after = pages.decode(cursor, date, str)
+        since = after[0] if after else None
         async with service.pool.acquire() as conn:
             await caller.household(conn, household_id)
             rows = await conn.fetch(

@@ -94,14 +94,7 @@ async def _seen(conn: asyncpg.Connection | asyncpg.Pool, caller: Caller, proposa
 
 
 def _position(cursor: str | None) -> tuple[datetime, UUID] | None:
-    position = pages.decode(cursor, str, str)
-    if position is None:
-        return None
-    try:
-        return datetime.fromisoformat(position[0]), UUID(position[1])
-    except ValueError:
-        raise Problem(422, "cursor is not one this list gave",
-                      errors=[FieldError(field="query.cursor", rule="cursor")]) from None
+    return pages.decode(cursor, datetime, UUID)
 
 
 def routes(service: Service, nik_key: bytes) -> APIRouter:

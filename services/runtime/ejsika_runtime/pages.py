@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -23,13 +24,14 @@ class Page(BaseModel, Generic[T]):
 
 
 def encode(*position: Any) -> str:
-    values = [str(v) if isinstance(v, UUID) else v for v in position]
+    values = [str(v) if isinstance(v, UUID) else v.isoformat() if isinstance(v, (date, datetime)) else v
+              for v in position]
     return base64.urlsafe_b64encode(json.dumps(values, separators=(",", ":")).encode()).decode().rstrip("=")
 
 
 def decode(cursor: str | None, *kinds: type) -> tuple | None:
-    """The position of a cursor this service gave, its values of `kinds` (int, str, UUID); None without
-    a cursor.
+    """The position of a cursor this service gave, its values of `kinds` (int, str, UUID, date,
+    datetime with its offset); None without a cursor.
 
     422 (field query.cursor) for anything else.
     """
@@ -48,6 +50,13 @@ def decode(cursor: str | None, *kinds: type) -> tuple | None:
 def _read(value: Any, kind: type) -> Any:
     if kind is UUID and isinstance(value, str):
         return UUID(value)
+    if kind is datetime and isinstance(value, str):
+        moment = datetime.fromisoformat(value)
+        if moment.tzinfo is None:
+            raise ValueError("a moment without its offset")
+        return moment
+    if kind is date and isinstance(value, str):
+        return date.fromisoformat(value)
     if not isinstance(value, kind) or isinstance(value, bool):
         raise ValueError("not a position of this list")
     return value

@@ -11,10 +11,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -36,7 +34,7 @@ from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.embedded import EmbeddedStack, free_port
 from ejsika_runtime.kafka import create_topics
 
-from . import raw_loop
+from . import raw_loop, scratch
 
 BATCH = 1000
 IN_FLIGHT = 4
@@ -112,12 +110,8 @@ async def rates(database_url: str) -> dict[str, tuple[int, float, float]]:
 
 
 def main(households: int, latency_households: int = 5_000) -> None:
-    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-"))
-    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
-    try:
+    with scratch("ejsika-bench-") as state:
         measure(state, households, latency_households)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)  # a run leaves gigabytes of Kafka and PostgreSQL data
 
 
 def measure(state: Path, households: int, latency_households: int) -> None:

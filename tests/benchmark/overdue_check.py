@@ -13,10 +13,7 @@ Figures, not assertions: the issue's target is under 60 s for 1,000,000 househol
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -36,15 +33,12 @@ MIGRATIONS = Path(ejsika_monitoring.__file__).parent / "migrations"
 BATCH = 5_000
 CHUNK = 100_000  # rows per COPY
 
+from . import scratch
+
 
 def main(households: int, past_due: float) -> None:
-    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-overdue-"))
-    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
-    try:
-        with EmbeddedPostgres(state, port=free_port()) as postgres:
-            asyncio.run(measure(postgres.dsn, households, past_due))
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    with scratch("ejsika-bench-overdue-") as state, EmbeddedPostgres(state, port=free_port()) as postgres:
+        asyncio.run(measure(postgres.dsn, households, past_due))
 
 
 async def fill(pool: asyncpg.Pool, households: int, past_due: float) -> int:

@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 import uuid
 from datetime import date, datetime, timedelta, timezone
@@ -38,15 +35,12 @@ MIGRATIONS = Path(ejsika_monitoring.__file__).parent / "migrations"
 PERIOD = Period(date(2026, 3, 1), date(2026, 3, 31))
 CHUNK = 100_000  # rows per COPY
 
+from . import scratch
+
 
 def main(households: int, batch: int) -> None:
-    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-period-close-"))
-    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
-    try:
-        with EmbeddedPostgres(state, port=free_port()) as postgres:
-            asyncio.run(measure(postgres.dsn, households, batch))
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
+    with scratch("ejsika-bench-period-close-") as state, EmbeddedPostgres(state, port=free_port()) as postgres:
+        asyncio.run(measure(postgres.dsn, households, batch))
 
 
 def generate(start: int, count: int, rng: random.Random) -> tuple[list, list, list, list]:

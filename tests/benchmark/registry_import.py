@@ -13,10 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -33,14 +31,12 @@ from ejsika_registry.synthetic import generate
 RATE = 200  # single writes per second
 SINGLE_WRITES = 2_000
 
+from . import scratch
+
 
 def main(households: int) -> None:
-    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-import-"))
-    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
-    try:
+    with scratch("ejsika-bench-import-") as state:
         measure(state, households)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def write_file(path: Path, households: int) -> float:

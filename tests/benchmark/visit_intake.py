@@ -16,9 +16,7 @@ import asyncio
 import json
 import os
 import random
-import shutil
 import sys
-import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -39,14 +37,12 @@ BATCH = 500
 IN_FLIGHT = 4
 WIB = timezone(timedelta(hours=7))
 
+from . import scratch
+
 
 def main(visits: int, households: int) -> None:
-    state = Path(tempfile.mkdtemp(prefix="ejsika-bench-visits-"))
-    os.chmod(state, 0o755)  # PostgreSQL runs as `nobody` when the benchmark runs as root
-    try:
+    with scratch("ejsika-bench-visits-") as state:
         measure(state, visits, households)
-    finally:
-        shutil.rmtree(state, ignore_errors=True)
 
 
 def visit_bodies(household_ids: list[str], visits: int, seed: int = 5) -> list[bytes]:

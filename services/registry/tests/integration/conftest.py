@@ -50,15 +50,21 @@ class Registry:
 
     async def register(self, count: int = 1, **changes: Any) -> list[dict]:
         """Register `count` synthetic households of JSCM (Kota Cilegon) directly; answer their states."""
-        from ejsika_registry import households
-
         bodies = []
         for _ in range(count):
             body = self.families.registration(programme="jscm")
             body.update(region_code="3672011001", **changes)
-            bodies.append(api.Registration.model_validate(body))
+            bodies.append(body)
+        return await self.register_bodies(bodies)
+
+    async def register_bodies(self, bodies: list[dict], pendamping: str | None = None) -> list[dict]:
+        """Register these registration bodies directly (all must go in); answer their states."""
+        from ejsika_registry import households
+
+        registrations = [api.Registration.model_validate(body) for body in bodies]
         async with unit_of_work(self.pool, self.service.outbox) as uow:
-            outcomes = await register_all(uow, [(b.request_id, b.to_data(None)) for b in bodies], uuid4(), NIK_KEY)
+            outcomes = await register_all(uow, [(r.request_id, r.to_data(pendamping)) for r in registrations],
+                                          uuid4(), NIK_KEY)
             assert {o.result for o in outcomes} == {"registered"}, outcomes
             return [await households.current_state(uow.conn, o.household_id) for o in outcomes]
 

@@ -11,11 +11,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ejsika_registry import api, duplicates, duplicates_api, households
-from ejsika_registry.registrations import register_all
-from ejsika_runtime.unit_of_work import unit_of_work
+from ejsika_registry import duplicates, duplicates_api, households
 
-from .conftest import NIK_KEY
 
 pytestmark = pytest.mark.infra
 
@@ -47,12 +44,8 @@ async def register(registry, region: str, *extra: dict, head: dict | None = None
         body = registry.families.registration(programme=programme)
     members = body["members"] if head is None else [head, *[m for m in body["members"] if m["relation"] != "head"]]
     body.update(region_code=region, members=[*members, *extra], programme=programme)
-    registration = api.Registration.model_validate(body)
-    async with unit_of_work(registry.pool, registry.service.outbox) as uow:
-        (outcome,) = await register_all(uow, [(registration.request_id, registration.to_data(None))], uuid4(),
-                                        NIK_KEY)
-        assert outcome.result == "registered", outcome
-        return await households.current_state(uow.conn, outcome.household_id)
+    (household,) = await registry.register_bodies([body], None)
+    return household
 
 
 def member_named(household: dict, name: str) -> UUID:

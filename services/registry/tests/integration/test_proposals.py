@@ -14,10 +14,8 @@ from uuid import UUID, uuid4
 
 import pytest
 
-from ejsika_registry import api, households, proposals, proposals_api
-from ejsika_registry.registrations import register_all
+from ejsika_registry import households, proposals, proposals_api
 from ejsika_runtime.programme_time import programme_today
-from ejsika_runtime.unit_of_work import unit_of_work
 
 from .conftest import NIK_KEY
 
@@ -49,12 +47,8 @@ async def register(registry, programme: str = "jscm", region_code: str = CILEGON
     body = registry.families.registration(programme=programme)
     body.update(region_code=region_code,
                 members=[person("head", "M", date(1980, 3, 12)), person("child", "F", date(2004, 5, 1))])
-    registration = api.Registration.model_validate(body)
-    async with unit_of_work(registry.pool, registry.service.outbox) as uow:
-        (outcome,) = await register_all(uow, [(registration.request_id, registration.to_data(pendamping))], uuid4(),
-                                        NIK_KEY)
-        assert outcome.result == "registered", outcome
-        return await households.current_state(uow.conn, outcome.household_id)
+    (household,) = await registry.register_bodies([body], pendamping)
+    return household
 
 
 def pendamping(registry, sub: str = PENDAMPING):

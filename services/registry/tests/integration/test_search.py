@@ -4,15 +4,13 @@ order, the caller's scope applied in the query, and a NIK matched through its ke
 from __future__ import annotations
 
 from typing import Any
-from uuid import UUID, uuid4
+from uuid import UUID
 
 import httpx
 import pytest
 
-from ejsika_registry import api, households, search_api
+from ejsika_registry import search_api
 from ejsika_registry.domain.identifiers import nik_digest
-from ejsika_registry.registrations import register_all
-from ejsika_runtime.unit_of_work import unit_of_work
 
 from .conftest import NIK_KEY
 
@@ -33,12 +31,8 @@ async def register(registry, programme: str = "jscm", region: str = CILEGON_1, p
                    ) -> dict[str, Any]:
     body = registry.families.registration(programme=programme)
     body["region_code"] = region
-    registration = api.Registration.model_validate(body)
-    async with unit_of_work(registry.pool, registry.service.outbox) as uow:
-        (outcome,) = await register_all(uow, [(registration.request_id, registration.to_data(pendamping))],
-                                        uuid4(), NIK_KEY)
-        assert outcome.result == "registered", outcome
-        return await households.current_state(uow.conn, outcome.household_id)
+    (household,) = await registry.register_bodies([body], pendamping)
+    return household
 
 
 async def listed(http: httpx.AsyncClient, **params: Any) -> set[UUID]:

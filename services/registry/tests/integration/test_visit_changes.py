@@ -21,8 +21,7 @@ import pytest
 from ejsika_contracts import (
     VISIT, Birth, HouseholdCondition, MemberLeft, Observations, VisitRecorded, VisitRecordedData, WelfareIndicators,
 )
-from ejsika_registry import api, households, proposals, visits
-from ejsika_registry.registrations import register_all
+from ejsika_registry import households, proposals, visits
 from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.unit_of_work import unit_of_work
 
@@ -66,12 +65,8 @@ async def register(registry) -> dict:
     body.update(region_code="3672011001", members=[
         person("head", "M", date(1980, 3, 12)), person("spouse", "F", date(1983, 7, 2)),
         person("child", "F", date(2004, 5, 1))])
-    registration = api.Registration.model_validate(body)
-    async with unit_of_work(registry.pool, registry.service.outbox) as uow:
-        (outcome,) = await register_all(uow, [(registration.request_id, registration.to_data(PENDAMPING))], uuid4(),
-                                        NIK_KEY)
-        assert outcome.result == "registered", outcome
-        return await households.current_state(uow.conn, outcome.household_id)
+    (household,) = await registry.register_bodies([body], PENDAMPING)
+    return household
 
 
 def member(household: dict, relation: str) -> str:

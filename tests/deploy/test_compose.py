@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[2]
 COMPOSE = ROOT / "docker-compose.yml"
 DEPLOY = ROOT / "deploy"
 PLATFORM_SERVICES = ("registry", "monitoring", "eligibility", "notifications")
+BROKERS = ("kafka-1", "kafka-2", "kafka-3")
 
 # ruamel.yaml rather than PyYAML: it is already required by check-jsonschema.
 _yaml = YAML(typ="safe", pure=True)
@@ -77,7 +78,7 @@ def test_no_obsolete_version_key(compose):
 
 
 def test_expected_services_present(services):
-    expected = {"kafka", "postgres", "topics", "database-roles", "prometheus", "grafana", *PLATFORM_SERVICES}
+    expected = {*BROKERS, "postgres", "topics", "database-roles", "prometheus", "grafana", *PLATFORM_SERVICES}
     assert expected <= services.keys()
 
 
@@ -101,14 +102,14 @@ def test_platform_service_wiring(services, name):
     assert service["command"] == ["python", "-m", f"ejsika_{name}"]
 
     env = service["environment"]
-    assert env["EJSIKA_KAFKA_BOOTSTRAP"] == "kafka:9092"
+    assert env["EJSIKA_KAFKA_BOOTSTRAP"] == ",".join(f"{broker}:9092" for broker in BROKERS)
     assert env["EJSIKA_HTTP_PORT"] == "8000"
     # its own database role, owning only its schema (see test_each_service_has_its_own_database_role)
     assert env["EJSIKA_DATABASE_URL"].startswith(f"postgresql://ejsika_{name}:")
     assert env["EJSIKA_DATABASE_URL"].endswith("@postgres:5432/ejsika")
 
     assert service["depends_on"] == {
-        "kafka": {"condition": "service_healthy"},
+        **{broker: {"condition": "service_healthy"} for broker in BROKERS},
         "postgres": {"condition": "service_healthy"},
         "topics": {"condition": "service_completed_successfully"},
         "database-roles": {"condition": "service_completed_successfully"},
@@ -119,16 +120,55 @@ def test_platform_service_wiring(services, name):
     assert service["ports"] == [f"{host_port}:8000"]
 
 
+SECRET_WORDS = ("PASSWORD", "SECRET", "_KEY")
+
+
+def _secret_settings(services):
+    for name, service in services.items():
+        for key, value in (service.get("environment") or {}).items():
+            if any(word in key for word in SECRET_WORDS) and not key.endswith(("_FILENAME", "_TYPE", "_CREDENTIALS")):
+                yield name, key, str(value)
+
+
 def test_secrets_only_come_from_environment(services):
-    assert services["postgres"]["environment"]["POSTGRES_PASSWORD"] == "${POSTGRES_PASSWORD:-ejsika}"
-    assert (
-        services["grafana"]["environment"]["GF_SECURITY_ADMIN_PASSWORD"]
-        == "${GRAFANA_ADMIN_PASSWORD:-admin}"
-    )
+    """Every password, secret and key is a required variable: none has a default written in the file."""
+    settings = list(_secret_settings(services))
+    assert len(settings) > 20, "the check found the secrets it is about"
+    for name, key, value in settings:
+        assert value.startswith("${") and ":?" in value and ":-" not in value, f"{name}: {key}"
     for name in PLATFORM_SERVICES:
         url = services[name]["environment"]["EJSIKA_DATABASE_URL"]
         assert f"${{POSTGRES_{name.upper()}_PASSWORD:?" in url, "required, without a default"
-        assert "POSTGRES_PASSWORD" not in url, "a service never holds the administrator's password"
+    assert ":-" not in services["database-roles"]["environment"]["EJSIKA_DATABASE_URL"].split("@")[0].split(":", 2)[2]
+
+
+def test_three_brokers_form_one_cluster_that_survives_the_loss_of_one(services):
+    environments = [services[broker]["environment"] for broker in BROKERS]
+    assert len({env["CLUSTER_ID"] for env in environments}) == 1
+    voters = {f"{env['KAFKA_NODE_ID']}@{broker}:9093" for env, broker in zip(environments, BROKERS)}
+    for env, broker in zip(environments, BROKERS):
+        assert set(env["KAFKA_CONTROLLER_QUORUM_VOTERS"].split(",")) == voters
+        assert f"SASL_SSL://{broker}:9092" in env["KAFKA_ADVERTISED_LISTENERS"]
+        assert int(env["KAFKA_MIN_INSYNC_REPLICAS"]) == 2 and int(env["KAFKA_DEFAULT_REPLICATION_FACTOR"]) == 3
+        assert int(env["KAFKA_OFFSETS_TOPIC_REPLICATION_FACTOR"]) == 3
+        # brokers replicate over mutual TLS; plaintext only on each container's loopback
+        protocols = dict(item.split(":") for item in env["KAFKA_LISTENER_SECURITY_PROTOCOL_MAP"].split(","))
+        assert protocols["INTERNAL"] == protocols["CONTROLLER"] == "SSL"
+        assert env["KAFKA_LISTENER_NAME_INTERNAL_SSL_CLIENT_AUTH"] == "required"
+        assert env["KAFKA_LISTENER_NAME_CONTROLLER_SSL_CLIENT_AUTH"] == "required"
+        plaintext = [name for name, protocol in protocols.items() if protocol == "PLAINTEXT"]
+        for listener in env["KAFKA_LISTENERS"].split(","):
+            if listener.split(":")[0] in plaintext:
+                assert listener.split("//")[1].startswith("127.0.0.1:"), listener
+    volumes = [services[broker]["volumes"][0].split(":")[0] for broker in BROKERS]
+    assert len(set(volumes)) == 3, "each broker its own log"
+
+
+def test_topics_are_created_with_three_replicas(services):
+    command = services["topics"]["command"]
+    assert command[:3] == ["ejsika", "topics", "create"]
+    assert command[command.index("--replication-factor") + 1] == "3"
+    assert set(services["topics"]["depends_on"]) == set(BROKERS)
 
 
 def test_each_service_has_its_own_database_role(services):

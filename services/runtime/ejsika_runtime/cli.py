@@ -117,7 +117,8 @@ def parser() -> argparse.ArgumentParser:
 
     topics = commands.add_parser("topics", help="Kafka topics of the catalogue").add_subparsers(dest="action", required=True)
     create = topics.add_parser("create", help="create missing topics and dead-letter topics")
-    create.add_argument("--replication-factor", type=int, default=1)
+    create.add_argument("--replication-factor", type=int, default=1,
+                        help="1 for the embedded single broker; 3 in production (min.insync.replicas is then 2)")
     create.set_defaults(run=_topics_create)
 
     database = commands.add_parser("database", help="PostgreSQL set-up").add_subparsers(dest="action", required=True)

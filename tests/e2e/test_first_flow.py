@@ -7,6 +7,7 @@ import uuid
 
 import httpx
 
+from ejsika_notifications.pseudonyms import Pseudonyms
 from ejsika_runtime.demo.synthetic import Families
 
 from .conftest import Platform, activate, eventually, query
@@ -17,8 +18,13 @@ def statuses(platform: Platform, household_ids: list[str]) -> dict[str, str]:
             for h in household_ids}
 
 
-def delivered_households(platform: Platform) -> dict[str, dict]:
-    return {event["household_id"]: event for hook in platform.received() for event in hook["payload"]["events"]}
+def delivered_households(platform: Platform, household_ids: list[str]) -> dict[str, dict]:
+    """The data the demo agency received of these households, by household id: the agency knows
+    each family by its own reference only (a pseudonym of the notifications service)."""
+    pseudonyms = Pseudonyms(platform.env["EJSIKA_PSEUDONYM_KEY"].encode())
+    households = {pseudonyms.reference_of("dinas-pendidikan", uuid.UUID(h)): h for h in household_ids}
+    return {households[n["reference"]]: n["data"] for hook in platform.received()
+            for n in hook["payload"]["notifications"] if n["reference"] in households}
 
 
 def register(platform: Platform, registrations: list[dict]) -> list[str]:
@@ -46,7 +52,7 @@ def test_a_registered_household_is_assessed_recorded_scheduled_and_notified(plat
 
     eligible = {h for h, status in final.items() if status == "eligible"}
     assert eligible, "the synthetic batch should hold eligible families"
-    delivered = eventually(lambda: (d := delivered_households(platform)) and eligible <= d.keys() and d)
+    delivered = eventually(lambda: (d := delivered_households(platform, ids)) and eligible <= d.keys() and d)
     assert not (delivered.keys() & (set(ids) - eligible)), "ineligible families must not be sent to the agency"
     for household_id in eligible:
         event = delivered[household_id]
@@ -143,7 +149,8 @@ def test_killing_services_mid_flow_loses_nothing(platform: Platform):
     ids = first + second
     final = eventually(lambda: (s := statuses(platform, ids)) and "registered" not in s.values() and s, timeout=90)
     eligible = {h for h, status in final.items() if status == "eligible"}
-    delivered = eventually(lambda: (d := delivered_households(platform)) and eligible <= d.keys() and d, timeout=90)
+    delivered = eventually(lambda: (d := delivered_households(platform, ids)) and eligible <= d.keys() and d,
+                           timeout=90)
     assert eligible <= delivered.keys()
     histories = [platform.client("registry").get(f"/households/{h}/history", timeout=10).json()["items"] for h in ids[:50]]
     assert all([h["change"] for h in history] == ["registered", "assessed"] for history in histories), \
@@ -166,7 +173,8 @@ def test_operators_see_metrics_and_logs_without_personal_data(platform: Platform
                platform.client("registry").get("/metrics", timeout=10).text, timeout=30)
     for name in platform.ports:
         ready = httpx.get(f"{platform.url(name)}/readyz", timeout=10)
-        assert ready.status_code == 200 and ready.json() == {"database": True, "broker": True}
+        assert ready.status_code == 200 and ready.json() == {
+            "database": True, "broker": True, "relay": True, "consumers": True, "background": True}
 
     inputs = [r["inputs"] for r in query(platform.env["EJSIKA_DATABASE_URL"],
                                          "SELECT inputs::text FROM eligibility.households"

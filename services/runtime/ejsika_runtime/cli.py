@@ -1,9 +1,11 @@
-"""The `ejsika` command: run the platform locally, create topics, inspect and replay dead letters."""
+"""The `ejsika` command: run the platform locally, create topics, inspect and replay dead letters, release
+quarantined outbox rows."""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
 import sys
 from pathlib import Path
 
@@ -63,6 +65,38 @@ def _dead_letters_replay(args: argparse.Namespace) -> None:
     settings = Settings()
     count = asyncio.run(replay(settings.kafka_bootstrap, args.topic, only, settings))
     print(f"replayed {count} dead letter(s) to {args.topic}")
+
+
+def _schema_name(name: str) -> str:
+    if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
+        raise argparse.ArgumentTypeError("a service name: lower-case letters, digits and _")
+    return name
+
+
+def _outbox(args: argparse.Namespace) -> None:
+    """List a service's quarantined outbox rows, or release them back to its outbox (relay.release)."""
+    import asyncpg
+
+    from .relay import release
+
+    async def act() -> None:
+        conn = await asyncpg.connect(Settings().database_url, server_settings={"search_path": args.service})
+        try:
+            if args.action == "release":
+                moved = await release(conn, [int(i) for i in args.id] or None)
+                print(f"released {moved} row(s) of {args.service} back to its outbox")
+                return
+            rows = await conn.fetch(
+                "SELECT id, topic, partition, reason, error, quarantined_at, octet_length(value) AS bytes"
+                " FROM outbox_quarantine ORDER BY id")
+            for row in rows:
+                print(f"{row['id']}\t{row['topic']}[{row['partition']}]\t{row['reason']}\t{row['bytes']} bytes"
+                      f"\t{row['quarantined_at']:%Y-%m-%d %H:%M:%S%z}\t{row['error']}")
+            print(f"{len(rows)} quarantined row(s) in {args.service}")
+        finally:
+            await conn.close()
+
+    asyncio.run(act())
 
 
 def _data_subject(args: argparse.Namespace) -> None:
@@ -127,6 +161,17 @@ def parser() -> argparse.ArgumentParser:
                       " of EJSIKA_DATABASE_URL; passwords from EJSIKA_DATABASE_PASSWORD_<SERVICE>")
     roles.add_argument("service", nargs="*", default=["registry", "monitoring", "eligibility", "notifications"])
     roles.set_defaults(run=_database_roles)
+
+    outbox = commands.add_parser(
+        "outbox", help="rows Kafka refused for good (too large, unknown topic): list, release once fixed"
+    ).add_subparsers(dest="action", required=True)
+    quarantined = outbox.add_parser("quarantine", help="list a service's quarantined outbox rows (never their payload)")
+    quarantined.add_argument("service", type=_schema_name, help="the service (its schema): registry, monitoring, …")
+    quarantined.set_defaults(run=_outbox)
+    freed = outbox.add_parser("release", help="put quarantined rows back at the end of the service's outbox")
+    freed.add_argument("service", type=_schema_name, help="the service (its schema)")
+    freed.add_argument("id", nargs="*", help="ids of the rows to release (default: all)")
+    freed.set_defaults(run=_outbox)
 
     names = [t.name for t in TOPICS]
     dead = commands.add_parser("dead-letters", help="inspect and replay dead letters").add_subparsers(

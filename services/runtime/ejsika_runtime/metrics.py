@@ -27,6 +27,28 @@ class RuntimeMetrics:
         self.published = Counter(
             "ejsika_outbox_published", "Outbox rows published to Kafka", ["service"], registry=registry
         ).labels(service)
+        self.outbox_quarantine_rows = Gauge(
+            "ejsika_outbox_quarantine_rows",
+            "Outbox rows Kafka will never take as they are (too large, unknown topic, unreadable), held for release",
+            ["service"],
+            registry=registry,
+        ).labels(service)
+        self._quarantined = Counter(
+            "ejsika_outbox_quarantined", "Outbox rows moved to the quarantine", ["service", "topic", "reason"],
+            registry=registry,
+        )
+        self._publish_failures = Counter(
+            "ejsika_outbox_publish_failures", "Partitions of a relay round that Kafka did not acknowledge",
+            ["service", "error"], registry=registry,
+        )
+        self._loop_up = Gauge(
+            "ejsika_background_loop_up", "1 while a background loop runs (or finished its work), 0 while it waits"
+            " to restart", ["service", "loop"], registry=registry,
+        )
+        self._loop_restarts = Counter(
+            "ejsika_background_loop_restarts", "Background loops restarted after a failure", ["service", "loop"],
+            registry=registry,
+        )
         self._dead_letters = Counter(
             "ejsika_dead_letters", "Messages sent to a dead-letter topic", ["service", "topic", "reason"], registry=registry
         )
@@ -36,6 +58,19 @@ class RuntimeMetrics:
         self._duplicates = Counter(
             "ejsika_events_duplicate", "Redelivered events skipped by the inbox", ["service", "topic"], registry=registry
         )
+
+    def quarantined(self, topic: str, reason: str) -> None:
+        self._quarantined.labels(self.service, topic, reason).inc()
+
+    def publish_failed(self, error: str) -> None:
+        """`error` is the exception's class name: a bounded set."""
+        self._publish_failures.labels(self.service, error).inc()
+
+    def loop_up(self, loop: str, up: bool) -> None:
+        self._loop_up.labels(self.service, loop).set(1 if up else 0)
+
+    def loop_restarted(self, loop: str) -> None:
+        self._loop_restarts.labels(self.service, loop).inc()
 
     def dead_letter(self, topic: str, reason: str) -> None:
         self._dead_letters.labels(self.service, topic, reason).inc()

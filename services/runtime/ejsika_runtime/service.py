@@ -12,6 +12,7 @@ import gc
 import json
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -28,7 +29,7 @@ from pydantic import Field, SkipValidation
 
 from ejsika_contracts import Event, Topic
 
-from . import logs
+from . import inbox, logs
 from . import problems
 from .access import Access, api_routes, policy_of, unguarded
 from .limits import RequestLimits
@@ -40,9 +41,11 @@ from .metrics import RuntimeMetrics, new_registry
 from .outbox import Outbox
 from .relay import OutboxRelay
 from .settings import Settings
+from .supervision import Supervisor
 from .unit_of_work import UnitOfWork, unit_of_work
 
 log = logging.getLogger(__name__)
+INBOX_PRUNING_INTERVAL_S = 3600.0
 
 
 async def _records(message: KafkaMessage) -> list:
@@ -61,7 +64,11 @@ class Service:
             settings.kafka_bootstrap,
             client_id=f"ejsika-{name}",
             middlewares=[KafkaPrometheusMiddleware(registry=self.registry, app_name=name)],
-            logger=None,  # one JSON line per event comes from the consumer, not a framework access log
+            # What fails in the framework (a handler, a commit, a fetch) is logged at ERROR through the
+            # service's JSON lines; its per-message lines go at DEBUG, below the WARNING of its logger
+            # (one JSON line per event comes from the consumer, not a framework access log).
+            logger=_broker_logger(),
+            log_level=logging.DEBUG,
             security=broker_security(settings),
             **producer_options(),
         )
@@ -71,7 +78,8 @@ class Service:
         self.access = Access(settings)
         self._pool: asyncpg.Pool | None = None
         self._loops: list[Callable[[], Awaitable[None]]] = []
-        self._background: list[asyncio.Task] = []
+        self._supervisor = Supervisor(self.metrics)
+        self._relay: OutboxRelay | None = None
         self._app: FastAPI | None = None
 
     @property
@@ -151,7 +159,11 @@ class Service:
         settings = self.settings
         policy = ConnectionPolicy.of(settings)
         self._pool = await create_pool(settings.database_url, self.name, size=settings.db_pool_size, policy=policy)
-        producer = new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay", settings)
+
+        def relay_producer():  # the relay makes a new one after a failed batch
+            return new_producer(settings.kafka_bootstrap, f"ejsika-{self.name}-relay", settings)
+
+        producer = relay_producer()
         try:
             await migrate(self._pool, self.name, self.migrations)
             await producer.start()
@@ -163,22 +175,33 @@ class Service:
                 batch_size=settings.relay_batch_size,
                 poll_interval_s=settings.relay_poll_interval_s,
                 connection_policy=policy,
+                producer_factory=relay_producer,
             )
+            self._relay = relay
             self._start(relay.run, f"{self.name}-relay")
             await self.broker.start()
+            if self.consumers:
+                self._start(self._prune_inbox, f"{self.name}-inbox-pruning")
             for loop in self._loops:
                 self._start(loop, f"{self.name}-{getattr(loop, '__name__', 'loop')}")
             yield self
         finally:
             await self.broker.stop()
-            for task in self._background:
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.gather(*self._background, return_exceptions=True)
-            self._background.clear()
-            await producer.stop()
+            await self._supervisor.stop()
+            await (self._relay.producer if self._relay is not None else producer).stop()
+            self._relay = None
             await self._pool.close()
             self._pool = None
+
+    async def _prune_inbox(self) -> None:
+        """Forget, hourly, the applied event ids that can no longer be delivered again (`inbox.prune`)."""
+        keep = timedelta(days=self.settings.inbox_keep_days)
+        while True:
+            async with self.pool.acquire() as conn:
+                forgotten = await inbox.prune(conn, keep)
+            if forgotten:
+                log.info("inbox: forgot %d event ids applied over %d days ago", forgotten, keep.days)
+            await asyncio.sleep(INBOX_PRUNING_INTERVAL_S)
 
     def background(self, loop: Callable[[], Awaitable[None]]) -> None:
         """Run `loop()` (e.g. webhook delivery) while the service runs, once the pool and broker are up."""
@@ -193,8 +216,9 @@ class Service:
         gauge = Gauge(name, description, [label] if label else [], registry=self.registry)
 
         async def refresh() -> None:
+            failing: str | None = None  # the error of the failures going on, logged when they start
             while True:
-                with contextlib.suppress(Exception):  # a missed refresh keeps the last value
+                try:
                     if label is None:
                         gauge.set(await self.pool.fetchval(sql))
                     else:
@@ -202,22 +226,30 @@ class Service:
                         gauge.clear()
                         for value, number in rows:
                             gauge.labels(value).set(number)
+                    failing = None
+                except Exception as error:  # a missed refresh keeps the last value
+                    if type(error).__name__ != failing:
+                        log.warning("gauge %s not refreshed; keeping its last value", name, exc_info=error)
+                    failing = type(error).__name__
                 await asyncio.sleep(every_s)
 
         refresh.__name__ = name
         self.background(refresh)
 
     def _start(self, loop: Callable[[], Awaitable[None]], name: str) -> None:
-        task = asyncio.create_task(loop(), name=name)
-        task.add_done_callback(_report_crash)
-        self._background.append(task)
+        self._supervisor.start(loop, name)  # restarted with back-off if it raises
 
     async def ready(self) -> dict[str, bool]:
+        """What readiness looks at: the database and the broker answer, the relay published (or
+        waited its turn) lately, every consumer runs, and no background loop waits to restart."""
         checks = {"database": False, "broker": False}
         with contextlib.suppress(Exception):
             checks["database"] = await asyncio.wait_for(self.pool.fetchval("SELECT true"), 2)
         with contextlib.suppress(Exception):
             checks["broker"] = bool(await self.broker.ping(timeout=2))
+        checks["relay"] = self._relay is not None and self._relay.healthy()
+        checks["consumers"] = all(_consuming(subscriber) for subscriber in self.broker.subscribers)
+        checks["background"] = not self._supervisor.down()
         return checks
 
     def app(self) -> FastAPI:
@@ -282,9 +314,15 @@ class Service:
         )
 
 
-def _report_crash(task: asyncio.Task) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error("background loop %s stopped", task.get_name(), exc_info=task.exception())
+def _broker_logger() -> logging.Logger:
+    logger = logging.getLogger("faststream")
+    logger.setLevel(logging.WARNING)
+    return logger
+
+
+def _consuming(subscriber: Any) -> bool:
+    """A subscriber is started and its fetch loop alive (FastStream restarts one that crashed)."""
+    return bool(subscriber.running) and any(not task.done() for task in getattr(subscriber, "tasks", ()))
 
 
 def _events_of(topic: Topic) -> Any:

@@ -41,6 +41,9 @@ class Settings(BaseSettings):
     # 0 would apply a failing event never and dead-letter it never, then commit its offset: lost.
     consumer_max_attempts: int = Field(default=3, ge=1, le=100)
     consumer_retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
+    # How long the inbox remembers an applied event id: longer than the topics' retention (7 days),
+    # the time within which the same event can be delivered again (inbox.prune).
+    inbox_keep_days: int = Field(default=14, ge=8, le=3650)
 
     relay_batch_size: int = Field(default=2000, ge=1, le=100_000)
     relay_poll_interval_s: float = Field(default=1.0, ge=0.05, le=60)

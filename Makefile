@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
-.PHONY: run test unit bench bench-import bench-overdue bench-visits bench-period-close schemas
+.PHONY: run test unit faults bench bench-import bench-overdue bench-visits bench-period-close bench-rule-change bench-what-if bench-webhooks schemas
 
 $(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,9 @@ test: $(VENV)/.installed  ## every test: unit, integration and e2e on real Postg
 unit: $(VENV)/.installed  ## the tests that need no infrastructure
 	$(PY) -m pytest contracts services/*/tests/unit
 
+faults: $(VENV)/.installed  ## the fault suite: kills, broker and database restarts, poison, a burst; a ledger check and a table per scenario
+	$(PY) -m pytest -m faults tests/faults
+
 bench: $(VENV)/.installed  ## 100,000 households through the first flow, next to a raw Kafka/PostgreSQL loop
 	$(PY) -m tests.benchmark.first_flow
 
@@ -34,8 +37,17 @@ bench-visits: $(VENV)/.installed  ## 100,000 visits uploaded in batches of 500: 
 bench-overdue: $(VENV)/.installed  ## the overdue check over 1,000,000 active households, in bounded batches
 	$(PY) -m tests.benchmark.overdue_check
 
+bench-webhooks: $(VENV)/.installed  ## 50,000 webhook deliveries to 10 local agencies, one failing: each agency's rate
+	$(PY) -m tests.benchmark.webhook_delivery
+
 bench-period-close: $(VENV)/.installed  ## closing a verification period over 1,000,000 active households, in batches
 	$(PY) -m tests.benchmark.period_close
+
+bench-rule-change: $(VENV)/.installed  ## a new rule set activated over 1,000,000 households: reassessed per second
+	$(PY) -m tests.benchmark.rule_change
+
+bench-what-if: $(VENV)/.installed  ## a what-if (threshold, quota) over 1,000,000 households: seconds
+	$(PY) -m tests.benchmark.what_if
 
 schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version
 	$(PY) -m ejsika_contracts.schemas --write

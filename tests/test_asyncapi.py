@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from ejsika_contracts import ALL_EVENTS, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
+from ejsika_contracts import AGENCY, ALL_EVENTS, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic
 
 EXPECTED = {  # service: (topics it consumes, topics it emits)
-    "registry": ({ELIGIBILITY.name, VISIT.name}, {HOUSEHOLD.name}),
-    "eligibility": ({HOUSEHOLD.name}, {ELIGIBILITY.name}),
+    "registry": ({ELIGIBILITY.name, VISIT.name, AGENCY.name}, {HOUSEHOLD.name}),
+    "eligibility": ({HOUSEHOLD.name, VISIT.name, COMPLIANCE.name}, {ELIGIBILITY.name}),
     "monitoring": ({HOUSEHOLD.name}, {VISIT.name, COMPLIANCE.name}),
-    "notifications": ({ELIGIBILITY.name}, set()),
+    "notifications": ({HOUSEHOLD.name, ELIGIBILITY.name, VISIT.name, COMPLIANCE.name}, {AGENCY.name}),
 }
 
 

@@ -1,7 +1,16 @@
 """e-JSiKa contracts: the event envelope, the v1 events and the topic catalogue."""
 
 from .envelope import SPEC_VERSION, Contract, Event
-from .events.eligibility import EligibilityAssessed, EligibilityAssessedData, MemberCounts, ScoreContribution
+from .events.agency import AgencyAnswered, AgencyAnsweredData, AnswerOutcome
+from .events.eligibility import (
+    EligibilityAssessed,
+    EligibilityAssessedData,
+    FunderShare,
+    MemberCounts,
+    QuotaAdmitted,
+    QuotaAdmittedData,
+    ScoreContribution,
+)
 from .events.household import (
     EnrolmentChanged,
     EnrolmentChangedData,
@@ -51,10 +60,14 @@ from .events.monitoring import (
     VisitScheduled,
     VisitScheduledData,
 )
-from .topics import ALL_EVENTS, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic, topic_named, topic_of
+from .topics import AGENCY, ALL_EVENTS, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, TOPICS, VISIT, Topic, topic_named, topic_of
 
 __all__ = [
+    "AGENCY",
     "ALL_EVENTS",
+    "AgencyAnswered",
+    "AgencyAnsweredData",
+    "AnswerOutcome",
     "AntenatalCheck",
     "Birth",
     "COMPLIANCE",
@@ -67,6 +80,7 @@ __all__ = [
     "EligibilityAssessed",
     "EligibilityAssessedData",
     "EnrolmentChanged",
+    "FunderShare",
     "EnrolmentChangedData",
     "Event",
     "HOUSEHOLD",
@@ -98,6 +112,8 @@ __all__ = [
     "MemberUpdated",
     "MemberUpdatedData",
     "Observations",
+    "QuotaAdmitted",
+    "QuotaAdmittedData",
     "RelationChange",
     "SPEC_VERSION",
     "SchoolAttendance",

@@ -13,7 +13,8 @@ from typing import Annotated, Union
 from pydantic import Discriminator, Tag, TypeAdapter
 
 from .envelope import Event
-from .events.eligibility import EligibilityAssessed
+from .events.agency import AgencyAnswered
+from .events.eligibility import EligibilityAssessed, QuotaAdmitted
 from .events.household import (
     EnrolmentChanged,
     HeadChanged,
@@ -80,7 +81,7 @@ HOUSEHOLD = Topic(
 ELIGIBILITY = Topic(
     "ejsika.eligibility",
     partitions=6,
-    events=(EligibilityAssessed,),
+    events=(EligibilityAssessed, QuotaAdmitted),
     description="Eligibility: scores, eligibility, graduation and quota decisions.",
 )
 VISIT = Topic(
@@ -96,7 +97,14 @@ COMPLIANCE = Topic(
     description="Monitoring: verification of commitments (verifikasi komitmen) per period, and escalations.",
 )
 
-TOPICS: tuple[Topic, ...] = (HOUSEHOLD, ELIGIBILITY, VISIT, COMPLIANCE)
+AGENCY = Topic(
+    "ejsika.agency",
+    partitions=6,
+    events=(AgencyAnswered,),
+    description="Notifications: the agencies' (OPD) answers to what they were told of a family.",
+)
+
+TOPICS: tuple[Topic, ...] = (HOUSEHOLD, ELIGIBILITY, VISIT, COMPLIANCE, AGENCY)
 ALL_EVENTS: tuple[type[Event], ...] = tuple(cls for topic in TOPICS for cls in topic.events)
 
 

@@ -61,6 +61,21 @@ UNKNOWN = {"x_added_later": "text", "x_added_later_object": {"nested": [1, {"dee
 
 # One valid record of every event version, with `id` and `time` so that two readings are equal.
 SAMPLES = {
+    "quota.admitted.v1": lambda: {
+        "id": "6f1c1f0e-0000-4000-8000-0000000000c1",
+        "type": "quota.admitted",
+        "source": "eligibility",
+        "time": "2026-01-02T03:04:06+07:00",
+        "subject": "6f1c1f0e-0000-4000-8000-000000000001",
+        "dataversion": 1,
+        "correlation_id": "6f1c1f0e-0000-4000-8000-000000000002",
+        "data": {
+            "household_id": "6f1c1f0e-0000-4000-8000-000000000001",
+            "programme": "jscm", "year": 2026, "region": "3672", "rank": 1, "score": 72.0, "desil": 2,
+            "rule_set": "jscm.v1", "yearly_amount": 3000000,
+            "funders": [{"funder": "apbd-kota-cilegon", "share": 1.0, "amount": 3000000}],
+        },
+    },
     "household.registered.v1": lambda: {
         **_registered(),
         "id": "6f1c1f0e-0000-4000-8000-0000000000a1",
@@ -168,6 +183,11 @@ SAMPLES = {
         "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "programme": "jscm", "member_id": MEMBER_ID,
         "commitment": "school", "kind": "school_dropout_risk", "consecutive_periods": 3,
         "period_end": "2025-03-31"}), "source": "monitoring"},
+    "agency.answered.v1": lambda: {**_change("agency.answered", 1, "e1", {
+        "household_id": "6f1c1f0e-0000-4000-8000-000000000001", "notification_id": "6f1c1f0e-0000-4000-8000-0000000000e0",
+        "agency": "dinas-pendidikan", "programme": "sma_smk_placement", "outcome": "declined",
+        "reason": "no place left at the school", "member_id": MEMBER_ID,
+        "answered_at": "2025-04-02T10:00:00+07:00"}), "source": "notifications"},
 }
 
 MEMBER_ID = "6f1c1f0e-0000-4000-8000-000000000110"
@@ -207,6 +227,11 @@ NESTED_BREAKS = {
         ("wrong member type", ("data", "members", 0, "sex"), "X"),
         ("wrong welfare type", ("data", "welfare", "installed_power_va"), "a lot"),
         ("broken constraint", ("data", "members"), []),
+    ],
+    "quota.admitted.v1": [
+        ("missing funder amount", ("data", "funders", 0, "amount"), DELETE),
+        ("rank zero", ("data", "rank"), 0),
+        ("missing data field", ("data", "region"), DELETE),
     ],
     "eligibility.assessed.v1": [
         ("missing explanation field", ("data", "explanation", 0, "points"), DELETE),
@@ -253,6 +278,9 @@ NESTED_BREAKS = {
                                ("unknown commitment", ("data", "members", 0, "commitment"), "church")],
     "compliance.escalated.v1": [("zero periods", ("data", "consecutive_periods"), 0),
                                 ("unknown kind", ("data", "kind"), "bad_mood")],
+    "agency.answered.v1": [("unknown outcome", ("data", "outcome"), "maybe"),
+                           ("declined without a reason", ("data", "reason"), None),
+                           ("missing notification", ("data", "notification_id"), DELETE)],
 }
 
 

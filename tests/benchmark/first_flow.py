@@ -17,7 +17,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from uuid import uuid4
+from uuid import UUID, uuid4
 
 import asyncpg
 import httpx
@@ -26,6 +26,7 @@ import uvicorn
 from ejsika_contracts import ELIGIBILITY, HOUSEHOLD
 from ejsika_notifications.crypto import SecretCipher
 from ejsika_notifications.demo import ensure_demo_subscription
+from ejsika_notifications.pseudonyms import Pseudonyms
 from ejsika_registry.api import Registration
 from ejsika_registry.domain.registration import register
 from ejsika_runtime.demo.launcher import demo_auth, local_keys, new_webhook_secret, start_services, stop, wait_ready
@@ -195,10 +196,13 @@ def measure(state: Path, households: int, latency_households: int) -> None:
             stop(processes.values())
             server.should_exit = True
 
+    # The agency knows each family by its own reference (a pseudonym of the notifications service).
+    pseudonyms = Pseudonyms(keys["EJSIKA_PSEUDONYM_KEY"].encode())
+    sent_by_reference = {pseudonyms.reference_of("dinas-pendidikan", UUID(h)): at for h, at in sent_at.items()}
     latencies = sorted(
-        hook["at"] - sent_at[event["household_id"]]
-        for hook in receiver.state.received for event in hook["payload"]["events"]
-        if event["household_id"] in sent_at
+        hook["at"] - sent_by_reference[item["reference"]]
+        for hook in receiver.state.received for item in hook["payload"]["notifications"]
+        if item["reference"] in sent_by_reference
     )
     print()
     print(f"households registered: {registered:,}  (HTTP intake {http_rate:,.0f}/s, batches of {BATCH})")

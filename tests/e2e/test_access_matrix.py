@@ -11,18 +11,21 @@ fails the test: a new endpoint cannot land without its row in the matrix.
 from __future__ import annotations
 
 from collections.abc import Callable
+import json
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
+from pathlib import Path
 
 import httpx
 import pytest
 
+import ejsika_eligibility
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.programme_time import programme_today
 
-from .conftest import Platform, eventually
+from .conftest import Platform, eventually, query
 
 ROLES = ("pendamping", "supervisor", "operator", "auditor", "admin", "agency")
 
@@ -168,12 +171,26 @@ def _is_admin_like(role: str) -> bool:
 
 def _add_agency(w: World, role: str, http: httpx.Client) -> list[Cell]:
     code = f"dinas-{uuid.uuid4().hex[:8]}"
-    body = {"code": code, "name": "Dinas Sosial", "profile": ["household_id", "eligible"]}
+    body = {"code": code, "name": "Dinas Sosial", "profile": ["region_code", "eligible"]}
     return [("new", http.post("/agencies", json=body), {201}), ("again", http.post("/agencies", json=body), {409})]
 
 
 def _list_agencies(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return [("all", http.get("/agencies"), {200})]
+
+
+def _catalogue(path: str) -> Example:
+    """What anyone choosing subscriptions may read: no agency's or family's object in it."""
+    return lambda w, role, http: [("all", http.get(path), {200})]
+
+
+def _load_ready_made(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    # Port 9 answers nothing; the agencies exist already, so their (name-free) profiles stay as they are.
+    body = {"url": "http://127.0.0.1:9/hooks", "names": ["dropout-risk"]}
+    return [("own agency", http.post("/agencies/dinas-pendidikan/ready-made", json=body), {201}),
+            ("other agency", http.post("/agencies/dinas-kesehatan/ready-made",
+                                       json={"url": "http://127.0.0.1:9/hooks", "names": ["antenatal-care"]}), {201}),
+            ("no such configuration", http.post("/agencies/dinas-sosial/ready-made", json=body), {404})]
 
 
 def _add_subscription(w: World, role: str, http: httpx.Client) -> list[Cell]:
@@ -201,6 +218,53 @@ def _redrive(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return [("own", http.post(f"/subscriptions/{w.own_subscription}/redrive"), {200}),
             ("other", http.post(f"/subscriptions/{w.other_subscription}/redrive"),
              {200} if role == "admin" else {404})]
+
+
+def _messages(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.get("/messages", params={"subscription_id": w.own_subscription}), {200}),
+            ("other", http.get("/messages", params={"subscription_id": w.other_subscription}),
+             {200} if _is_admin_like(role) else {404})]
+
+
+def _latest_message(w: World, agency: str) -> str | None:
+    """The latest webhook message of `agency`'s subscriptions, as the admin lists them (None if none yet)."""
+    admin = w.platform.client("notifications", role="admin")
+    theirs = {s["id"] for s in admin.get("/subscriptions", params={"agency": agency}).json()}
+    return next((m["id"] for m in admin.get("/messages", params={"limit": 500}).json()["items"]
+                 if m["subscription_id"] in theirs), None)
+
+
+def _redeliver(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """Found and allowed: 202 if it had failed, else 409 (not failed); another agency's: 404."""
+    cells = []
+    for label, agency, reaches in (("own", "dinas-pendidikan", True), ("other", "dinas-kesehatan", role == "admin")):
+        message = _latest_message(w, agency)
+        if message is None:  # no message of that agency yet: an unknown one is refused alike
+            cells.append((f"{label} (none yet)", http.post(f"/messages/{uuid.uuid4()}/redelivery"), {404}))
+        else:
+            cells.append((label, http.post(f"/messages/{message}/redelivery"), {202, 409} if reaches else {404}))
+    return cells
+
+
+def _rotate_secret(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.post(f"/subscriptions/{w.own_subscription}/secret-rotation", json={"grace_s": 3600}), {200}),
+            ("other", http.post(f"/subscriptions/{w.other_subscription}/secret-rotation", json={"grace_s": 3600}),
+             {200} if role == "admin" else {404})]
+
+
+def _read_feed(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """An agency's feed holds its own notifications only."""
+    answer = http.get("/feed", params={"limit": 500})
+    own = {s["id"] for s in http.get("/subscriptions").json()}
+    served = {i["subscription_id"] for i in answer.json()["items"]} if answer.status_code == 200 else set()
+    return [("own feed", answer, {200}), (f"only its own ({len(served)} subscriptions)", answer,
+                                          {200} if served <= own else {-1})]
+
+
+def _acknowledge_feed(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """Nothing to name of another agency: a position past its own feed is refused."""
+    return [("own", http.post("/feed/ack", json={"cursor": "WzBd"}), {200}),  # position 0
+            ("past its own feed", http.post("/feed/ack", json={"cursor": "WzEwMDAwMDAwMDBd"}), {422})]
 
 
 def _deliveries(w: World, role: str, http: httpx.Client) -> list[Cell]:
@@ -548,14 +612,209 @@ def _record_visit_batch(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return [("own+other", answer, {200}), (f"results {results}", answer, {200} if right else {-1})]
 
 
+# Agencies' answers (issue 10): one notification planted for each agency (as its subscription's matching
+# would queue it), the own one of dinas-pendidikan about the world's own household (jscm), the other of
+# dinas-kesehatan about the other household (jamsosratu). Planted, so that the rows do not depend on
+# which events the families' data happen to match.
+_NOTIFIED: dict[str, str] = {}
+
+
+def _notification(w: World, own: bool) -> str:
+    key = "own" if own else "other"
+    if key not in _NOTIFIED:
+        subscription, household = (w.own_subscription, w.own_id) if own else (w.other_subscription, w.other_id)
+        [row] = query(w.platform.env["EJSIKA_DATABASE_URL"],
+                      "INSERT INTO notifications.deliveries (subscription_id, event_id, payload, household_id)"
+                      " VALUES ($1, $2, '{}', $3) RETURNING id::text",
+                      uuid.UUID(subscription), uuid.uuid4(), uuid.UUID(household))
+        _NOTIFIED[key] = row["id"]
+    return _NOTIFIED[key]
+
+
+def _answering() -> dict:
+    return {"client_id": str(uuid.uuid4()), "programme": "sma_smk_placement", "outcome": "accepted"}
+
+
+def _answer(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.post(f"/notifications/{_notification(w, True)}/answers", json=_answering()), {201}),
+            ("other", http.post(f"/notifications/{_notification(w, False)}/answers", json=_answering()), {404})]
+
+
+def _read_answers(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.get(f"/notifications/{_notification(w, True)}/answers"), {200}),
+            ("other", http.get(f"/notifications/{_notification(w, False)}/answers"),
+             {200} if w.sees_other(role) else {404})]
+
+
+def _figures(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own agency", http.get("/agencies/dinas-pendidikan/figures"), {200}),
+            ("other agency", http.get("/agencies/dinas-kesehatan/figures"), {404} if role == "agency" else {200})]
+
+
+# Eligibility's decisions and rule sets (issue 9). Rule sets are the programmes' published policy: every
+# reader may read them all. The rows that load and activate one use a programme of their own that no
+# household is in, so the world's decisions never change under the other rows.
+def _assessment_of(w: World, household_id: str) -> str:
+    auditor = w.platform.client("eligibility", role="auditor")
+    return eventually(lambda: (a := auditor.get(f"/households/{household_id}/assessments")).status_code == 200
+                      and a.json()["items"] and a.json()["items"][-1]["assessment_id"])
+
+
+def _recompute(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = http.post(f"/households/{w.own_id}/assessments/{_assessment_of(w, w.own_id)}/recompute")
+    other = http.post(f"/households/{w.other_id}/assessments/{_assessment_of(w, w.other_id)}/recompute")
+    return [("own", own, {200} if own.status_code != 200 or own.json()["equal"] else {-1}),
+            ("other", other, {200} if w.sees_other(role) else {404})]
+
+
+def _matrix_rule_set(version: int = 1) -> tuple[str, dict]:
+    """A rule set of a programme of its own (no household is in it), shaped as the shipped jscm.v1."""
+    programme = f"matrix-{uuid.uuid4().hex[:8]}"
+    document = json.loads((Path(ejsika_eligibility.__file__).parent / "rule_sets" / "jscm.v1.json").read_text())
+    return programme, {**document, "programme": programme, "version": version, "title": "access matrix"}
+
+
+def _load_rule_set(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    _, document = _matrix_rule_set()
+    return [("new", http.post("/rule-sets", json=document), {201}),
+            ("again", http.post("/rule-sets", json=document), {409})]
+
+
+def _list_rule_sets(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    answer = http.get("/rule-sets")
+    listed = {(r["programme"], r["version"]) for r in answer.json()} if answer.status_code == 200 else set()
+    return [("every programme's", answer, {200} if {("jscm", 1), ("jamsosratu", 1)} <= listed else {-1})]
+
+
+def _read_rule_set(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("jscm.v1", http.get("/rule-sets/jscm/1"), {200}), ("unknown", http.get("/rule-sets/jscm/999999"), {404})]
+
+
+def _activated(w: World) -> tuple[str, str]:
+    """(programme, job id) of a fresh rule set loaded and activated by the admin."""
+    admin = w.platform.client("eligibility", role="admin")
+    programme, document = _matrix_rule_set()
+    assert admin.post("/rule-sets", json=document).status_code == 201
+    answer = admin.post(f"/rule-sets/{programme}/1/activation")
+    assert answer.status_code == 202, answer.text
+    return programme, answer.json()["job_id"]
+
+
+def _activate_rule_set(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    programme, document = _matrix_rule_set()
+    loaded = http.post("/rule-sets", json=document)
+    return [("loaded", loaded, {201}), ("activated", http.post(f"/rule-sets/{programme}/1/activation"), {202}),
+            ("again", http.post(f"/rule-sets/{programme}/1/activation"), {409}),
+            ("unknown", http.post(f"/rule-sets/{programme}/2/activation"), {404})]
+
+
+def _reassessment(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    _, job = _activated(w)
+    return [("a job", http.get(f"/reassessments/{job}"), {200}),
+            ("unknown", http.get(f"/reassessments/{uuid.uuid4()}"), {404})]
+
+
+# Quotas, waiting list, figures and what-if (issue 9): the own quota is jscm's of Kota Cilegon (3672), the other
+# jamsosratu's of Kab. Lebak (3602), both of this year. Writes put back the quota as read, so allocation is unmoved.
+_OWN_QUOTA, _OTHER_QUOTA = ("jscm", "3672"), ("jamsosratu", "3602")
+
+
+def _quota_url(quota: tuple[str, str]) -> str:
+    return f"/quotas/{quota[0]}/{programme_today().year}/{quota[1]}"
+
+
+def _quota_as_read(w: World, quota: tuple[str, str]) -> tuple[dict, str]:
+    """The quota's body and ETag, as the admin reads it (set first, when this year has none yet)."""
+    admin = w.platform.client("eligibility", role="admin")
+    read = admin.get(_quota_url(quota))
+    if read.status_code == 404:
+        read = admin.put(_quota_url(quota), json={"families": 100, "budget": 500_000_000, "funders": [
+            {"funder": "apbd-kota-cilegon" if quota[0] == "jscm" else "apbd-provinsi-banten", "share": 1.0}]})
+    assert read.status_code in (200, 201), read.text
+    found = read.json()
+    return ({"families": found["families"], "budget": found["budget"],
+             "funders": [{"funder": f["funder"], "share": f["share"]} for f in found["funders"]]}, read.headers["etag"])
+
+
+def _put_quota(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    cells = []
+    for label, quota, allowed in (("own", _OWN_QUOTA, True), ("other", _OTHER_QUOTA, role == "admin")):
+        body, etag = _quota_as_read(w, quota)
+        cells.append((label, http.put(_quota_url(quota), json=body, headers={"If-Match": etag}),
+                      {200} if allowed else {403}))
+    return cells
+
+
+def _list_quotas(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    for quota in (_OWN_QUOTA, _OTHER_QUOTA):
+        _quota_as_read(w, quota)
+    answer = http.get("/quotas", params={"year": programme_today().year, "limit": 500})
+    listed = {q["programme"] for q in answer.json()["items"]} if answer.status_code == 200 else set()
+    right = "jscm" in listed and ("jamsosratu" in listed) == (role in ("auditor", "admin"))
+    return [(f"listed {sorted(listed)}", answer, {200} if right else {-1})]
+
+
+def _read_quota(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    for quota in (_OWN_QUOTA, _OTHER_QUOTA):
+        _quota_as_read(w, quota)
+    return [("own", http.get(_quota_url(_OWN_QUOTA)), {200}),
+            ("other", http.get(_quota_url(_OTHER_QUOTA)), {200} if role in ("auditor", "admin") else {403})]
+
+
+def _waiting_list(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    for quota in (_OWN_QUOTA, _OTHER_QUOTA):
+        _quota_as_read(w, quota)
+    own = http.get(f"{_quota_url(_OWN_QUOTA)}/waiting-list", params={"limit": 500})
+    other = http.get(f"{_quota_url(_OTHER_QUOTA)}/waiting-list", params={"limit": 500})
+    if role == "operator":  # another programme's line is not theirs
+        return [("own", own, {200}), ("other", other, {403})]
+    seen = {i["household_id"] for i in other.json()["items"]} if other.status_code == 200 else set()
+    # a supervisor of Kota Cilegon sees none of Kab. Lebak's families in its line
+    return [("own", own, {200}), (f"other listed {w.other_id in seen}", other,
+                                  {200} if role == "auditor" or w.other_id not in seen else {-1})]
+
+
+def _figures(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    mine = http.get("/figures")
+    rows = mine.json()["rows"] if mine.status_code == 200 else []
+    if role == "auditor":
+        return [("all", mine, {200}), ("other", http.get("/figures", params={"programme": "jamsosratu"}), {200})]
+    if role == "operator":
+        right = all(r["programme"] == "jscm" for r in rows)
+        return [("own programme", mine, {200} if right else {-1}),
+                ("other programme", http.get("/figures", params={"programme": "jamsosratu"}), {403})]
+    right = all(r["region"].startswith("3672") for r in rows)
+    return [("own area", mine, {200} if right else {-1}),
+            ("other area", http.get("/figures", params={"region": "3602"}), {403})]
+
+
+def _what_if(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    return [("own", http.post("/what-if", json={"programme": "jscm", "entry_max_desil": 3}), {200}),
+            ("other", http.post("/what-if", json={"programme": "jamsosratu", "entry_max_desil": 3}),
+             {200} if role in ("auditor", "admin") else {403})]
+
+
 EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "post", "/agencies"): _add_agency,
     ("notifications", "get", "/agencies"): _list_agencies,
+    ("notifications", "get", "/event-types"): _catalogue("/event-types"),
+    ("notifications", "get", "/ready-made"): _catalogue("/ready-made"),
+    ("notifications", "post", "/agencies/{code}/ready-made"): _load_ready_made,
     ("notifications", "post", "/subscriptions"): _add_subscription,
     ("notifications", "get", "/subscriptions"): _list_subscriptions,
     ("notifications", "delete", "/subscriptions/{subscription_id}"): _deactivate,
     ("notifications", "post", "/subscriptions/{subscription_id}/redrive"): _redrive,
     ("notifications", "get", "/deliveries"): _deliveries,
+    ("notifications", "get", "/messages"): _messages,
+    ("notifications", "post", "/messages/{message_id}/redelivery"): _redeliver,
+    ("notifications", "post", "/subscriptions/{subscription_id}/secret-rotation"): _rotate_secret,
+    ("notifications", "get", "/feed"): _read_feed,
+    ("notifications", "post", "/feed/ack"): _acknowledge_feed,
+    ("notifications", "post", "/notifications/{notification_id}/answers"): _answer,
+    ("notifications", "get", "/notifications/{notification_id}/answers"): _read_answers,
+    ("notifications", "get", "/agencies/{code}/figures"): _figures,
+    ("registry", "get", "/households/{household_id}/agency-services"):
+        _own_other(lambda h: f"/households/{h}/agency-services"),
     ("registry", "post", "/households"): _register_one,
     ("registry", "post", "/households/batch"): _register_batch,
     ("registry", "get", "/households/{household_id}"): _own_other(lambda h: f"/households/{h}"),
@@ -593,6 +852,19 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("monitoring", "get", "/caseloads/unassigned"): _unassigned,
     ("eligibility", "get", "/households/{household_id}/assessments"):
         _own_other(lambda h: f"/households/{h}/assessments"),
+    ("eligibility", "get", "/households/{household_id}/decisions"): _own_other(lambda h: f"/households/{h}/decisions"),
+    ("eligibility", "post", "/households/{household_id}/assessments/{assessment_id}/recompute"): _recompute,
+    ("eligibility", "post", "/rule-sets"): _load_rule_set,
+    ("eligibility", "get", "/rule-sets"): _list_rule_sets,
+    ("eligibility", "get", "/rule-sets/{programme}/{version}"): _read_rule_set,
+    ("eligibility", "post", "/rule-sets/{programme}/{version}/activation"): _activate_rule_set,
+    ("eligibility", "get", "/reassessments/{job_id}"): _reassessment,
+    ("eligibility", "put", "/quotas/{programme}/{year}/{region}"): _put_quota,
+    ("eligibility", "get", "/quotas"): _list_quotas,
+    ("eligibility", "get", "/quotas/{programme}/{year}/{region}"): _read_quota,
+    ("eligibility", "get", "/quotas/{programme}/{year}/{region}/waiting-list"): _waiting_list,
+    ("eligibility", "get", "/figures"): _figures,
+    ("eligibility", "post", "/what-if"): _what_if,
 }
 for _service in ("registry", "monitoring", "eligibility", "notifications"):
     EXAMPLES[(_service, "get", "/processing-records")] = _own_other(lambda h: f"/processing-records?household_id={h}")
@@ -616,7 +888,7 @@ def world(platform: Platform) -> World:
             eventually(lambda: trail.get("/processing-records",
                                          params={"household_id": body["household_id"]}).status_code == 200)
     admin = platform.client("notifications", role="admin")
-    health = {"code": "dinas-kesehatan", "name": "Dinas Kesehatan", "profile": ["household_id", "member_counts.toddlers"]}
+    health = {"code": "dinas-kesehatan", "name": "Dinas Kesehatan", "profile": ["region_code", "member_counts.toddlers"]}
     assert admin.post("/agencies", json=health).status_code in (201, 409)
     world = World(platform, own, other, families, "", "")
     world.own_subscription = world.subscription("dinas-pendidikan")
@@ -664,4 +936,8 @@ def test_every_role_reaches_exactly_its_objects_on_every_endpoint(platform: Plat
 def _concrete(path: str, household_id: str) -> str:
     return (path.replace("{household_id}", household_id).replace("{subscription_id}", household_id)
             .replace("{programme}", "jscm").replace("{member_id}", household_id)
-            .replace("{proposal_id}", household_id).replace("{candidate_id}", household_id))  # any uuid: a forbidden role is refused before the lookup
+            .replace("{message_id}", household_id)
+            .replace("{assessment_id}", household_id).replace("{job_id}", household_id).replace("{version}", "1")
+            .replace("{proposal_id}", household_id).replace("{candidate_id}", household_id)
+            .replace("{notification_id}", household_id).replace("{code}", "dinas-pendidikan")
+            .replace("{year}", str(programme_today().year)).replace("{region}", "3672"))  # any uuid: a forbidden role is refused before the lookup

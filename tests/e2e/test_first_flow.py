@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 
 import httpx
@@ -139,22 +140,70 @@ def test_bad_requests_get_a_reason_and_change_nothing(platform: Platform):
 
 
 def test_killing_services_mid_flow_loses_nothing(platform: Platform):
-    families = Families(seed=303)
-    first = register(platform, families.registrations(200))
-    platform.kill("eligibility")  # mid-batch: consumed, maybe applied, offsets maybe not committed
-    second = register(platform, families.registrations(200))
-    platform.kill("registry")  # right after the commit: its outbox is not yet all published
+    """kill -9 at chosen states, then the ledger over every service (tests/faults/ledger.py).
+
+    The registry's relay is held off its lead while 100 families register (its outbox full); the
+    rows are locked, so that once it leads it publishes them all and waits to delete them; then the
+    registry dies between publish and delete. Eligibility has meanwhile taken the batch into its
+    transaction (inbox claimed) and waits on its projection: it dies inside the batch. After both
+    restart, every registration and visit must be applied once in every service and every eligible
+    family's notification must reach the agency under one webhook-id.
+    """
+    from tests.faults.ledger import Receipt, run_check
+    from tests.faults.platform import (Session, outbox_rows, release_relay_lead, take_relay_lead,
+                                       wait_for_lock_wait)
+
+    database_url = platform.env["EJSIKA_DATABASE_URL"]
+    session, locker, blocker = (Session(database_url) for _ in range(3))
+    try:
+        take_relay_lead(session, "registry")
+        households = register(platform, Families(seed=303).registrations(100))
+        assert outbox_rows(session, "registry") >= 100, "the registry's outbox holds the batch"
+        locker.execute("BEGIN")
+        held = len(locker.run(locker.conn.fetch("SELECT id FROM registry.outbox FOR UPDATE")))
+        blocker.execute("BEGIN")
+        blocker.execute("LOCK TABLE eligibility.households IN SHARE MODE")
+        release_relay_lead(session, "registry")
+        wait_for_lock_wait(session, "DELETE FROM outbox")  # published, acknowledged, not deleted
+        wait_for_lock_wait(session, "", application="ejsika-eligibility")  # inside its batch
+        platform.kill("registry")
+        platform.kill("eligibility")
+        # What the dead processes' sessions would still do once the locks go: ended, as the crash would.
+        session.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
+                        " AND wait_event_type = 'Lock' AND (ltrim(query) LIKE 'DELETE FROM outbox%'"
+                        " OR application_name = 'ejsika-eligibility')")
+        locker.execute("ROLLBACK")
+        blocker.execute("ROLLBACK")
+    finally:
+        for held_session in (session, locker, blocker):
+            held_session.close()
     platform.restart("registry")
     platform.restart("eligibility")
-    ids = first + second
-    final = eventually(lambda: (s := statuses(platform, ids)) and "registered" not in s.values() and s, timeout=90)
-    eligible = {h for h, status in final.items() if status == "eligible"}
-    delivered = eventually(lambda: (d := delivered_households(platform, ids)) and eligible <= d.keys() and d,
-                           timeout=90)
-    assert eligible <= delivered.keys()
-    histories = [platform.client("registry").get(f"/households/{h}/history", timeout=10).json()["items"] for h in ids[:50]]
-    assert all([h["change"] for h in history] == ["registered", "assessed"] for history in histories), \
-        "each household is assessed exactly once, even across the restart"
+    monitoring = platform.client("monitoring")
+    waiting = [{"visit_id": str(uuid.uuid4()), "household_id": h, "observations": {},
+                "captured_at": time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())} for h in households[:50]]
+    visits: list[str] = []
+
+    def recorded() -> bool:
+        nonlocal waiting
+        results = monitoring.post("/visits/batch", json={"visits": waiting}, timeout=30).json()["results"]
+        visits.extend(r["visit_id"] for r in results if r["result"] in ("recorded", "duplicate"))
+        waiting = [v for v, r in zip(waiting, results) if r["result"] not in ("recorded", "duplicate")]
+        return not waiting
+
+    eventually(recorded, timeout=90, interval=1)
+
+    def ledger():
+        return run_check(database_url, platform.env["EJSIKA_KAFKA_BOOTSTRAP"], households, visits,
+                         agency="dinas-pendidikan", url=f"http://127.0.0.1:{platform.receiver_port}/webhooks",
+                         receipts=[Receipt(r["webhook_id"], r["payload"]) for r in platform.received()])
+
+    eventually(lambda: not ledger().lost, timeout=120, interval=2)
+    time.sleep(3)  # a late duplicate would come now
+    findings = ledger()
+    assert findings.clean, findings.summary()
+    assert findings.redelivered >= held, "the registry published the batch again after the restart"
+    assert findings.notifications > 0, "the synthetic families hold eligible ones"
 
 
 def test_operators_see_metrics_and_logs_without_personal_data(platform: Platform):

@@ -37,6 +37,7 @@ from hypothesis import strategies as st
 
 from ejsika_contracts import ELIGIBILITY, HOUSEHOLD
 from ejsika_contracts.topics import TOPICS
+from ejsika_notifications.pseudonyms import Pseudonyms
 from ejsika_runtime.dead_letter_tool import read
 
 from .conftest import Platform, eventually
@@ -455,9 +456,11 @@ def test_no_personal_data_in_logs_errors_metrics_webhooks_or_dead_letters(platfo
     monitoring = platform.client("monitoring", role="auditor")
     # followed by monitoring (a household is scheduled only once admitted to its programme)
     eventually(lambda: all(monitoring.get(f"/households/{h}/visits").status_code == 200 for h in ids), timeout=60)
+    education = Pseudonyms(platform.env["EJSIKA_PSEUDONYM_KEY"].encode())  # the agency knows families by reference
+    references = {education.reference_of("dinas-pendidikan", uuid.UUID(h)) for h in eligible}
     received = eventually(lambda: (r := platform.received())
-                          and eligible <= {e["household_id"] for hook in r for e in hook["payload"]["events"]} and r,
-                          timeout=120) if eligible else platform.received()
+                          and references <= {n["reference"] for hook in r for n in hook["payload"]["notifications"]}
+                          and r, timeout=120) if eligible else platform.received()
     keys = {key for _, key, _ in collector.poison}
     letters = eventually(lambda: (d := asyncio.run(dead_letters(bootstrap)))
                          and keys <= {x.key for x in d[HOUSEHOLD.name]} and keys <= {x.key for x in d[ELIGIBILITY.name]}

@@ -6,15 +6,16 @@ import contextlib
 import functools
 import sys
 
-from ejsika_contracts import ELIGIBILITY
+from ejsika_contracts import AGENCY, COMPLIANCE, ELIGIBILITY, HOUSEHOLD, VISIT, VisitRecorded
 from ejsika_runtime.db import ConnectionPolicy
 from ejsika_runtime.service import Service
 
-from . import api, handlers
+from . import answers_api, api, deliveries_api, digest, feed_api, figures_api, handlers
 from .crypto import SecretsKeysError
 from .demo import MIGRATIONS, ensure_demo_subscription_on
 from .egress import Egress
-from .metrics import DeliveryMetrics
+from .pseudonyms import PseudonymKeyError
+from .metrics import AnswerMetrics, DeliveryMetrics
 from .settings import NotificationsSettings
 from .store import subscriptions
 from .worker import DeliveryWorker
@@ -27,17 +28,28 @@ def compose(settings: NotificationsSettings, name: str = "notifications") -> Ser
     read its AsyncAPI document) needs no key.
     """
     service = Service(name, settings, MIGRATIONS)
-    service.consumes(ELIGIBILITY, handlers.on_assessed)
+    references = functools.cache(settings.pseudonyms)
+    notifier = handlers.Handlers(references)
+    service.consumes(HOUSEHOLD, notifier.on_household)  # the family projection, enrolment, derived facts
+    service.consumes(ELIGIBILITY, notifier.on_events)  # eligibility.assessed, quota.admitted
+    service.consumes(VISIT, {VisitRecorded: notifier.on_events})
+    service.consumes(COMPLIANCE, notifier.on_events)  # compliance.verified, compliance.escalated
     cipher = functools.cache(settings.secrets_cipher)
     egress = Egress(allow_private=settings.webhooks_allow_private)
     service.router.include_router(api.routes(service.access, lambda: service.pool, cipher_of=cipher, egress=egress))
     metrics = DeliveryMetrics(service.registry)
+    service.router.include_router(deliveries_api.routes(service.access, lambda: service.pool, cipher_of=cipher))
+    service.router.include_router(feed_api.routes(service.access, lambda: service.pool, metrics))
+    service.emits(AGENCY)  # the agencies' answers, agency.answered
+    service.router.include_router(answers_api.routes(service, AnswerMetrics(service.registry)))
+    service.router.include_router(figures_api.routes(service))
 
     start = service.running
 
     @contextlib.asynccontextmanager
     async def running():
         cipher()  # no usable keys, no start
+        references()
         async with start() as started:
             yield started
 
@@ -55,6 +67,11 @@ def compose(settings: NotificationsSettings, name: str = "notifications") -> Ser
         await worker.run()
 
     service.background(deliver)
+
+    async def digests() -> None:  # the daily digests, and the derived facts of each day
+        await digest.run(service.pool, notifier.notify, interval_s=settings.digest_interval_s)
+
+    service.background(digests)
     return service
 
 
@@ -66,6 +83,7 @@ app = service.app()
 def main() -> None:
     try:
         settings.secrets_cipher()
-    except SecretsKeysError as error:
+        settings.pseudonyms()
+    except (SecretsKeysError, PseudonymKeyError) as error:
         sys.exit(f"notifications cannot start: {error}")
     service.serve()

@@ -1,4 +1,6 @@
-"""The demo subscription: the education office (dinas-pendidikan) hears of Banten's eligible families."""
+"""The demo subscriptions: the education office (dinas-pendidikan) hears of Banten's eligible families,
+and the education and health offices get their ready-made subscriptions (ready_made/*.json), all
+to the demo receiver with one secret."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import asyncpg
 from ejsika_contracts import EligibilityAssessed
 from ejsika_runtime.db import create_pool, migrate
 
+from . import ready_made
 from .crypto import SecretCipher, UndecryptableSecret
 from .domain.agencies import EDUCATION
 from .domain.subscriptions import Filter, new_secret, secret_problem
@@ -77,13 +80,36 @@ async def ensure_demo_subscription_on(
                 conn, agency=DEMO_AGENCY.code, event_type=EligibilityAssessed.event_type,
                 filter=DEMO_FILTER, url=url, secret_encrypted=cipher.encrypt(secret),
             )
-            return DemoSubscription(record.id, url, secret)
-        try:
-            stored = cipher.decrypt(row["secret_encrypted"])
-        except UndecryptableSecret:  # the demo's state outlived its keys: give it a new secret
-            stored = None
-        if stored is None or (secret is not None and secret != stored):
-            secret = secret or new_secret()
-            await subscriptions.set_secret(conn, row["id"], cipher.encrypt(secret))
-            return DemoSubscription(row["id"], url, secret)
-        return DemoSubscription(row["id"], url, stored)
+            made = DemoSubscription(record.id, url, secret)
+        else:
+            try:
+                stored = cipher.decrypt(row["secret_encrypted"])
+            except UndecryptableSecret:  # the demo's state outlived its keys: give it a new secret
+                stored = None
+            if stored is None or (secret is not None and secret != stored):
+                secret = secret or new_secret()
+                await subscriptions.set_secret(conn, row["id"], cipher.encrypt(secret))
+                made = DemoSubscription(row["id"], url, secret)
+            else:
+                made = DemoSubscription(row["id"], url, stored)
+        await ensure_ready_made_on(conn, url, cipher=cipher, secret=made.secret)
+        return made
+
+
+async def ensure_ready_made_on(conn: asyncpg.Connection, url: str, *, cipher: SecretCipher, secret: str) -> int:
+    """Every demo agency with its ready-made subscriptions to `url`, signed with `secret`; returns
+    how many were created (none when they exist: their secret is brought up to date)."""
+    token = cipher.encrypt(secret)
+    await conn.execute("UPDATE subscriptions SET secret_encrypted = $1, legacy_secret = NULL"
+                       " WHERE active AND ready_made IS NOT NULL AND url = $2", token, url)
+    created = 0
+    for configuration in ready_made.configurations().values():
+        await subscriptions.add_agency(conn, configuration.agency)
+        loaded = await subscriptions.ready_made_of(conn, configuration.agency.code)
+        for item in configuration.named(None):
+            if item.name not in loaded:
+                await subscriptions.add_subscription(
+                    conn, agency=configuration.agency.code, event_type=item.event_type, filter=item.filter,
+                    url=url, secret_encrypted=token, frequency=item.frequency, ready_made=item.name)
+                created += 1
+    return created

@@ -1,9 +1,19 @@
-"""The delivery worker: sends queued deliveries as signed webhook batches, with retries.
+"""The delivery worker: sends webhook messages, signed, with retries, one agency never delaying another.
 
-A dispatcher finds the subscriptions with deliveries due and starts one drain task for each;
-a drain leases a batch, POSTs it, settles it, and repeats until nothing of its subscription is
-due. A slow or failing agency therefore only ever holds its own drain (and one of the bounded
-request slots), never the others. Several replicas share the queue through SKIP LOCKED leases.
+A dispatcher finds the subscriptions with something to send and starts one drain task for each; a
+drain leases the subscription's next message (the oldest due for a retry, else a new one formed of
+the notifications waiting), POSTs it, settles it, and repeats until nothing of its subscription is
+due. So each subscription has one message in flight at most, and each agency at most
+`agency_concurrency` (a slot of its own is taken before one of the `concurrency` shared slots):
+an agency that hangs holds only its own slots until its timeout, never the others' (no head-of-line
+blocking across subscriptions). Several replicas share the queue through SKIP LOCKED leases.
+
+What an answer means (domain.retries): 2xx delivered; 4xx other than 408 and 429 failed at once
+(the same message would be refused again), with the status as its reason; 410 Gone also disables
+the subscription; anything else is retried on the back-off schedule, never sooner than a
+`Retry-After` asks, until the last attempt fails it. A failed message is kept and can be redelivered
+(`store.deliveries.redeliver`): the same members under the same `webhook-id`, so a receiver that
+did get it after all can recognise it.
 """
 
 from __future__ import annotations
@@ -14,6 +24,7 @@ import logging
 import random
 import time
 import zlib
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -26,11 +37,11 @@ from ejsika_runtime.db import DEFAULT_POLICY, ConnectionPolicy, connect
 
 from .crypto import SecretCipher, UndecryptableSecret
 from .domain import webhooks
-from .domain.retries import gives_up, retry_delay
+from .domain.retries import RetrySchedule, Verdict, retry_after_seconds, verdict
 from .egress import Egress, Refused
 from .metrics import DeliveryMetrics
 from .store import deliveries
-from .store.deliveries import FailedAttempt, Target
+from .store.deliveries import Message, Target
 
 log = logging.getLogger(__name__)
 
@@ -43,15 +54,36 @@ _USER_AGENT = "e-JSiKa-notifications/1"
 
 @dataclass(frozen=True)
 class DeliveryPolicy:
-    batch_size: int = 100
-    concurrency: int = 16
+    batch_size: int = 100  # notifications per webhook message
+    concurrency: int = 64  # POSTs in flight per replica
+    agency_concurrency: int = 4  # … of which one agency may hold at most this many
     timeout_s: float = 10.0
-    max_attempts: int = 15
-    backoff_base_s: float = 2.0
-    backoff_cap_s: float = 3600.0
+    max_attempts: int = 12
+    backoff_base_s: float = 5.0
+    backoff_factor: float = 3.0
+    backoff_cap_s: float = 36_000.0
+    retry_after_cap_s: float = 36_000.0
     lease_s: float = 60.0
     poll_interval_s: float = 1.0
     retention_s: float = 30 * 86400.0
+
+    @property
+    def schedule(self) -> RetrySchedule:
+        return RetrySchedule(self.backoff_base_s, self.backoff_factor, self.backoff_cap_s, self.max_attempts,
+                             self.retry_after_cap_s)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What came back from one POST: the status (None: no answer) and a short reason if not 2xx.
+
+    The reason is a status code or an exception class only: response bodies and exception texts
+    may echo the payload or the URL, and must not reach logs or the database.
+    """
+
+    status: int | None
+    reason: str | None = None
+    retry_after: str | None = None
 
 
 def channel(schema: str) -> str:
@@ -84,6 +116,8 @@ class DeliveryWorker:
         self._jitter = jitter
         self.connection_policy = connection_policy
         self._slots = asyncio.Semaphore(policy.concurrency)
+        self._agency_slots: defaultdict[str, asyncio.Semaphore] = defaultdict(
+            lambda: asyncio.Semaphore(policy.agency_concurrency))
         self._wake = asyncio.Event()
         self._drains: dict[UUID, asyncio.Task] = {}
         self._listener: asyncpg.Connection | None = None
@@ -143,98 +177,118 @@ class DeliveryWorker:
 
     async def _drain(self, target: Target) -> None:
         try:
-            while await self._deliver_batch(target):
+            while await self._deliver_next(target):
                 pass
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # the leased rows fall due again when their lease ends
+        except Exception as error:  # the leased message falls due again when its lease ends
             log.warning("delivery for subscription %s interrupted (%s)", target.subscription_id,
                         type(error).__name__)
         finally:
             self._drains.pop(target.subscription_id, None)
             self._wake.set()
 
-    async def _deliver_batch(self, target: Target) -> bool:
-        """Lease, POST and settle one batch; True if the subscription may have more to send now."""
+    async def _deliver_next(self, target: Target) -> bool:
+        """Lease, POST and settle the subscription's next message; True if it may have more to send now."""
         policy = self.policy
-        async with self._slots:
+        async with self._agency_slots[target.agency], self._slots:
             async with self.pool.acquire() as conn:
-                batch = await deliveries.claim(conn, target.subscription_id, policy.batch_size, policy.lease_s)
-            if not batch:
+                message = await deliveries.next_message(conn, target.subscription_id, policy.batch_size,
+                                                        policy.lease_s)
+            if message is None:
                 return False
-            ids = [d.id for d in batch]
-            msg_id = webhooks.webhook_id(target.subscription_id, ids)
-            payload = webhooks.body(target.event_type, [d.payload for d in batch])
-            error = await self._post(target, msg_id, payload)
-        subscription = str(target.subscription_id)
+            if message.attempts == 0:
+                self.metrics.sent.labels(message.agency, "webhook").inc(len(message.members))
+            answer = await self._post(message)
         async with self.pool.acquire() as conn:
-            if error is None:
-                async with conn.transaction():
-                    lags = await deliveries.settle_delivered(conn, ids)
-                    # every item of the acknowledged POST left, even one another worker settled first
-                    await deliveries.record_shared(conn, target, batch)
-                self.metrics.delivered.labels(target.agency).inc(len(lags))
-                for lag in lags:
-                    self.metrics.lag_seconds.observe(lag)
-                log.info("subscription %s: delivered %d", subscription, len(lags), extra={"count": len(lags)})
-                return True
-            jitter = self._jitter()  # one draw per POST: the batch stays together for its retry
-            attempts = [
-                FailedAttempt(
-                    d.id,
-                    retry_delay(d.attempts + 1, base_s=policy.backoff_base_s, cap_s=policy.backoff_cap_s,
-                                jitter=jitter),
-                    gives_up(d.attempts + 1, policy.max_attempts),
-                )
-                for d in batch
-            ]
-            failed = await deliveries.settle_failed_attempts(conn, attempts, error)
+            return await self._settle(conn, message, answer)
+
+    async def _settle(self, conn: asyncpg.Connection, message: Message, answer: Answer) -> bool:
+        agency, subscription = message.agency, message.subscription_id
+        outcome = verdict(answer.status)
+        if outcome is Verdict.DELIVERED:
+            async with conn.transaction():
+                settled = await deliveries.settle_delivered(conn, message.id, answer.status)
+                # every item of the acknowledged POST left, even if another worker settled it first
+                await deliveries.record_shared(conn, f"webhook {subscription}", agency, message.members)
+            self.metrics.delivered.labels(agency).inc(settled.notifications)
+            for lag in settled.lags_s:
+                self.metrics.lag_seconds.observe(lag)
+            if settled.message_s is not None:
+                self.metrics.message_seconds.labels(agency).observe(settled.message_s)
+            log.info("subscription %s: delivered %d", subscription, settled.notifications,
+                     extra={"count": settled.notifications})
+            return True
+        attempts = message.attempts + 1
+        schedule = self.policy.schedule
+        final = outcome is not Verdict.RETRY or schedule.gives_up(attempts)
+        retry_in = None if final else schedule.delay(attempts, self._jitter(), retry_after_seconds(answer.retry_after))
+        async with conn.transaction():
+            failed = await deliveries.settle_failed(conn, message.id, answer.reason or "", answer.status, retry_in)
+            if outcome is Verdict.GONE:
+                failed += await deliveries.disable(conn, subscription, "the endpoint answered 410 Gone")
+        if final:
+            reason = {Verdict.REJECTED: "rejected", Verdict.GONE: "gone"}.get(outcome, "exhausted")
+            self.metrics.messages_failed.labels(agency, reason).inc()
         if failed:
-            self.metrics.failed.labels(target.agency).inc(failed)
-        log.warning("subscription %s: %d deliveries not accepted (%s), %d given up",
-                    subscription, len(batch), error, failed, extra={"count": len(batch)})
-        return False
+            self.metrics.failed.labels(agency).inc(failed)
+        log.warning("subscription %s: message %s not accepted (%s), %s", subscription, message.id, answer.reason,
+                    "failed" if final else f"retry in {retry_in:.1f}s", extra={"count": len(message.members)})
+        # After a 4xx the next message may well be accepted; after anything else, let it rest.
+        return outcome is Verdict.REJECTED
 
-    async def _post(self, target: Target, msg_id: str, payload: bytes) -> str | None:
-        """POST one signed batch; None if the agency accepted it, else a short reason.
-
-        The reason is a status code or an exception class only: response bodies and exception
-        texts may echo the payload or the URL, and must not reach logs or the database. A
-        destination the egress rules refuse (checked as the connection is made, on what DNS
-        answers then) gives "refused: " and the rule; it is retried like any other failure.
-        """
+    async def _post(self, message: Message) -> Answer:
+        """POST one signed message. A destination the egress rules refuse (checked as the
+        connection is made, on what DNS answers then) gives "refused: " and the rule; it is
+        retried like any other failure."""
+        agency = message.agency
+        if not message.members:  # nothing left in it (pruned, say): nothing to send
+            return Answer(204)
         started = time.perf_counter()
         try:
-            self.egress.check_url(target.url)
-            secret = self.cipher.decrypt(target.secret_encrypted)
-            headers = webhooks.signed_headers(secret, msg_id, payload, datetime.now(timezone.utc))
+            self.egress.check_url(message.url)
+            secrets = self._secrets(message)
+            payload = webhooks.body([m.notification for m in message.members])
+            headers = webhooks.signed_headers(secrets, webhooks.webhook_id(message.id), payload,
+                                              datetime.now(timezone.utc))
             async with asyncio.timeout(self.policy.timeout_s):
                 # Streamed and never read: an agency's reply body is of no use and may be large.
                 async with self._http().stream(
-                    "POST", target.url, content=payload, headers=headers, timeout=self.policy.timeout_s
+                    "POST", message.url, content=payload, headers=headers, timeout=self.policy.timeout_s
                 ) as response:
-                    status = response.status_code
+                    status, retry_after = response.status_code, response.headers.get("retry-after")
         except asyncio.CancelledError:
             raise
         except TimeoutError:
-            self.metrics.requests.labels(target.agency, "network_error").inc()
-            return "Timeout"
+            self.metrics.requests.labels(agency, "network_error").inc()
+            return Answer(None, "Timeout")
         except Refused as refused:
-            self.metrics.requests.labels(target.agency, "refused").inc()
-            return f"refused: {refused.reason}"
+            self.metrics.requests.labels(agency, "refused").inc()
+            return Answer(None, f"refused: {refused.reason}")
         except UndecryptableSecret:
-            self.metrics.requests.labels(target.agency, "secret_error").inc()
-            return "secret not decryptable with the configured keys"
+            self.metrics.requests.labels(agency, "secret_error").inc()
+            return Answer(None, "secret not decryptable with the configured keys")
         except Exception as error:
-            self.metrics.requests.labels(target.agency, "network_error").inc()
-            return type(error).__name__
+            self.metrics.requests.labels(agency, "network_error").inc()
+            return Answer(None, type(error).__name__)
         finally:
             self.metrics.request_seconds.observe(time.perf_counter() - started)
         if 200 <= status < 300:
-            self.metrics.requests.labels(target.agency, "ok").inc()
-            return None
-        self.metrics.requests.labels(target.agency, "http_error").inc()
-        return f"HTTP {status}"
+            self.metrics.requests.labels(agency, "ok").inc()
+            return Answer(status)
+        self.metrics.requests.labels(agency, "http_error").inc()
+        return Answer(status, f"HTTP {status}", retry_after)
+
+    def _secrets(self, message: Message) -> list[str]:
+        """The current secret (UndecryptableSecret if it cannot be read), then the rotated-out one
+        while it is valid, unless it was encrypted under a key since retired: signing without it
+        only shortens its grace period."""
+        current, *previous = message.secrets_encrypted
+        secrets = [self.cipher.decrypt(current)]
+        for token in previous:
+            with contextlib.suppress(UndecryptableSecret):
+                secrets.append(self.cipher.decrypt(token))
+        return secrets
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:

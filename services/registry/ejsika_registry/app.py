@@ -4,14 +4,16 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr
 
-from ejsika_contracts import ELIGIBILITY, HOUSEHOLD, VISIT, EligibilityAssessed, VisitRecorded
+from ejsika_contracts import (AGENCY, ELIGIBILITY, HOUSEHOLD, VISIT, AgencyAnswered, EligibilityAssessed, QuotaAdmitted,
+                              VisitRecorded)
 from ejsika_runtime import processing
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.unit_of_work import UnitOfWork
 
-from . import api, changes_api, enrolment_api, enrolments, households, imports_api, proposals, proposals_api
+from . import admissions, api, changes_api, enrolment_api, enrolments, households, imports_api, proposals, proposals_api
 from . import duplicates, duplicates_api, search_api, visits
+from . import agency_services
 from .domain import programmes
 
 
@@ -43,8 +45,10 @@ programmes.use(settings.programmes_file)
 proposals.use(settings.approval_rules)
 service = Service("registry", settings, Path(__file__).parent / "migrations")
 service.emits(HOUSEHOLD)
-service.consumes(ELIGIBILITY, record_status)
+service.consumes(ELIGIBILITY, {EligibilityAssessed: record_status,
+                              QuotaAdmitted: admissions.admit})  # an admitted candidate becomes active
 service.consumes(VISIT, {VisitRecorded: visits.handler(nik_key)})  # a visit's household changes
+service.consumes(AGENCY, {AgencyAnswered: agency_services.record_answers})  # the OPD programmes of a KPM
 service.router.include_router(api.routes(service, nik_key))
 service.router.include_router(changes_api.routes(service, nik_key))
 service.router.include_router(enrolment_api.routes(service))
@@ -52,6 +56,7 @@ service.router.include_router(proposals_api.routes(service, nik_key))
 service.router.include_router(imports_api.routes(service, nik_key))
 service.router.include_router(search_api.routes(service, nik_key))
 service.router.include_router(duplicates_api.routes(service))
+service.router.include_router(agency_services.routes(service))
 service.background(lambda: households.backfill_digests(service.pool, nik_key))
 service.background(lambda: duplicates.watch(service.pool, duplicates.CheckPolicy(
     settings.duplicate_name_similarity, settings.duplicate_check_batch)))

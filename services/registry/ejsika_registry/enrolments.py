@@ -27,7 +27,7 @@ from ejsika_runtime.unit_of_work import UnitOfWork
 
 from . import changes, history
 from .domain.enrolment import (
-    HELD, Enrolment, TransitionRefused, Wanted, recommendation_reason, recommended_exit, transition,
+    HELD, Enrolment, TransitionRefused, Wanted, proposed_exit, transition,
 )
 from .domain.regions import RegionError, programme_for
 
@@ -100,7 +100,8 @@ async def change(uow: UnitOfWork, household_id: UUID, programme: str, expected_v
 
 
 async def recommend_exits(conn: asyncpg.Connection, events: Sequence[EligibilityAssessed]) -> int:
-    """Record (or withdraw) the exit each eligibility decision recommends for an active or suspended family.
+    """Record (or withdraw) the exit each eligibility decision recommends for an active or suspended family:
+    the one it proposes (`domain.enrolment.proposed_exit`), with the decision's reason.
 
     One statement for the batch; the last decision of a household in a programme wins (a batch is in
     partition order). A recommendation of the same kind keeps its first date and event. Answers how many
@@ -111,8 +112,7 @@ async def recommend_exits(conn: asyncpg.Connection, events: Sequence[Eligibility
         latest[event.data.household_id, event.data.programme] = event
     rows = []
     for (household_id, programme), event in latest.items():
-        kind = recommended_exit(event.data.eligible, event.data.components)
-        reason = recommendation_reason(kind, event.data.rule_set, event.data.score) if kind else None
+        kind, reason = proposed_exit(event.data)
         rows.append((household_id, programme, kind, reason, event.id))
     if not rows:
         return 0

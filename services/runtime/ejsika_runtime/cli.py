@@ -67,6 +67,15 @@ def _dead_letters_replay(args: argparse.Namespace) -> None:
     print(f"replayed {count} dead letter(s) to {args.topic}")
 
 
+def _dead_letters_forget(args: argparse.Namespace) -> None:
+    from .dead_letter_tool import forget
+
+    letters = {tuple(int(part) for part in item.split(":", 1)) for item in args.letter}
+    settings = Settings()
+    count = asyncio.run(forget(settings.kafka_bootstrap, args.topic, args.service, letters, settings))
+    print(f"{args.service} let go of {count} dead letter(s) of {args.topic}; replay the letters parked behind them")
+
+
 def _schema_name(name: str) -> str:
     if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
         raise argparse.ArgumentTypeError("a service name: lower-case letters, digits and _")
@@ -184,6 +193,12 @@ def parser() -> argparse.ArgumentParser:
     again.add_argument("topic", choices=names)
     again.add_argument("letter", nargs="*", help="PARTITION:OFFSET of the letters to replay (default: all)")
     again.set_defaults(run=_dead_letters_replay)
+    gone = dead.add_parser("forget", help="give up on dead letters for good in one service, so that the events"
+                                          " parked behind them (reason parked_behind) can be replayed")
+    gone.add_argument("service", type=_schema_name, help="the consumer's service (its schema)")
+    gone.add_argument("topic", choices=names)
+    gone.add_argument("letter", nargs="+", help="PARTITION:OFFSET of the letters to give up on")
+    gone.set_defaults(run=_dead_letters_forget)
     return top
 
 

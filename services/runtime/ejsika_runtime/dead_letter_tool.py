@@ -13,9 +13,7 @@ from aiokafka.errors import UnknownTopicOrPartitionError, for_code
 from ejsika_contracts import topic_named
 
 from .dead_letters import PREFIX, header_map
-
-# Not under the dead-letter prefix: it must survive the record's next trip to the dead-letter topic.
-REPLAYED_FROM = "ejsika-replayed-from"
+from .holds import REPLAYED_FOR, REPLAYED_FROM
 from .kafka import new_producer, security_options
 
 if TYPE_CHECKING:
@@ -82,7 +80,9 @@ async def partitions_of(bootstrap: str, topic: str, settings: Settings | None = 
 
 async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] | None = None,
                  settings: Settings | None = None) -> int:
-    """Publish dead letters back to their source topic. Inboxes make a replay of an applied event a no-op."""
+    """Publish dead letters back to their source topic, oldest first, each for the group that wrote it
+    (the topic's other groups pass it over: their inbox may have forgotten that they applied it).
+    Holds apply a household's replayed events in their first order (`holds`)."""
     producer = new_producer(bootstrap, "ejsika-dead-letter-replay", settings)
     await producer.start()
     count = 0
@@ -90,11 +90,32 @@ async def replay(bootstrap: str, source_topic: str, only: set[tuple[int, int]] |
         async for letter in read(bootstrap, source_topic, settings):
             if only is not None and (letter.partition, letter.offset) not in only:
                 continue
-            headers = [(n, v) for n, v in letter.headers if not n.startswith(PREFIX) and n != REPLAYED_FROM]
+            headers = [(n, v) for n, v in letter.headers
+                       if not n.startswith(PREFIX) and n not in (REPLAYED_FROM, REPLAYED_FOR)]
             headers.append((REPLAYED_FROM, f"{letter.partition}:{letter.offset}".encode()))
+            if group := letter.facts.get("group"):  # only the group that dead-lettered it applies it
+                headers.append((REPLAYED_FOR, group.encode()))
             await producer.send(letter.facts.get("topic", source_topic), letter.value, key=letter.key, headers=headers)
             count += 1
         await producer.flush()
     finally:
         await producer.stop()
     return count
+
+
+async def forget(bootstrap: str, source_topic: str, service: str, letters: set[tuple[int, int]],
+                 settings: Settings) -> int:
+    """Give up on dead letters for good (never to be replayed) in one service's consumer: the events
+    of their households parked behind them are then applied when replayed (`holds`). Answers how
+    many held letters were let go."""
+    import asyncpg
+
+    from . import holds
+
+    chosen = [holds.letter_of(letter.key, letter.value) async for letter in read(bootstrap, source_topic, settings)
+              if (letter.partition, letter.offset) in letters]
+    conn = await asyncpg.connect(settings.database_url, server_settings={"search_path": service})
+    try:
+        return await holds.forget(conn, source_topic, chosen)
+    finally:
+        await conn.close()

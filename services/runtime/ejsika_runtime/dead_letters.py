@@ -1,5 +1,6 @@
 """Dead letters: a message that cannot be applied goes, with its original bytes and the reason,
-to its topic's dead-letter topic; the partition moves on. Listed and replayed from the CLI."""
+to its topic's dead-letter topic; the partition moves on (its household's later events wait behind
+it, see `holds`). Listed, replayed and given up on from the CLI (`ejsika dead-letters`)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ MAX_ERROR_CHARS = 2000
 @dataclass(frozen=True)
 class DeadLetter:
     record: ConsumerRecord
-    reason: str  # a short machine word: invalid, handler_failed
+    reason: str  # a short machine word: invalid, handler_failed, parked_behind
     error: str
     attempts: int
     group: str

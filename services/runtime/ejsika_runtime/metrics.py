@@ -52,6 +52,15 @@ class RuntimeMetrics:
         self._dead_letters = Counter(
             "ejsika_dead_letters", "Messages sent to a dead-letter topic", ["service", "topic", "reason"], registry=registry
         )
+        self._consumer_paused = Gauge(
+            "ejsika_consumer_paused", "1 while a consumer gives its batches back to Kafka and waits (a systemic"
+            " failure of its handler, or the database unreachable); 0 once a batch is applied", ["service", "topic"],
+            registry=registry,
+        )
+        self._rewinds = Counter(
+            "ejsika_consumer_rewinds", "Batches given back to Kafka uncommitted, by cause (systemic, transient,"
+            " cut_short, other)", ["service", "topic", "cause"], registry=registry,
+        )
         self._events_applied = Counter(
             "ejsika_events_applied", "Events applied by a consumer (after dedup)", ["service", "topic"], registry=registry
         )
@@ -74,6 +83,13 @@ class RuntimeMetrics:
 
     def dead_letter(self, topic: str, reason: str) -> None:
         self._dead_letters.labels(self.service, topic, reason).inc()
+
+    def consumer_paused(self, topic: str, paused: bool) -> None:
+        self._consumer_paused.labels(self.service, topic).set(1 if paused else 0)
+
+    def rewound(self, topic: str, cause: str) -> None:
+        """`cause` is one of a fixed few words (BatchConsumer._rewind)."""
+        self._rewinds.labels(self.service, topic, cause).inc()
 
     def applied(self, topic: str, count: int, duplicates: int) -> None:
         self._events_applied.labels(self.service, topic).inc(count)

@@ -106,18 +106,16 @@ class Service:
             metrics=self.metrics,
             max_attempts=self.settings.consumer_max_attempts,
             retry_backoff_s=self.settings.consumer_retry_backoff_s,
+            pause_max_s=self.settings.consumer_pause_max_s,
+            systemic_ratio=self.settings.consumer_systemic_ratio,
+            isolation_budget_s=self.settings.consumer_isolation_budget_s,
         )
         self.consumers.append(consumer)
-        backoff = self.settings.consumer_retry_backoff_s
 
         async def handle(body) -> None:
-            try:
-                await consumer.process(body)
-            except Exception:
-                # NACK_ON_ERROR rewinds the partitions of this batch; pause so a down database
-                # is not hammered in a tight loop.
-                await asyncio.sleep(backoff)
-                raise
+            # A batch that raises has paused already (BatchConsumer._rewind); NACK_ON_ERROR then
+            # rewinds its partitions, so it is read again.
+            await consumer.process(body)
 
         handle.__name__ = f"apply_{topic.name.replace('.', '_')}"
         # The annotation is what the AsyncAPI document says a message of the channel is: one

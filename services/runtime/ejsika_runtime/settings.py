@@ -40,7 +40,14 @@ class Settings(BaseSettings):
     consumer_batch_timeout_ms: int = Field(default=100, ge=1, le=60_000)  # 0 would poll in a busy loop
     # 0 would apply a failing event never and dead-letter it never, then commit its offset: lost.
     consumer_max_attempts: int = Field(default=3, ge=1, le=100)
+    # The first pause after a batch is rewound (database away, systemic failure), doubled per rewind in a row
+    # up to consumer_pause_max_s. The pause is taken inside the poll, so it stays under max.poll.interval.ms (300 s).
     consumer_retry_backoff_s: float = Field(default=0.5, ge=0, le=60)
+    consumer_pause_max_s: float = Field(default=30.0, ge=0, le=240)
+    # More than this share of a batch's events failing alone is systemic (rewind and pause), not poison.
+    consumer_systemic_ratio: float = Field(default=0.5, gt=0, lt=1)
+    # The one-by-one pass that isolates poison events stops after this long (and commits what it decided).
+    consumer_isolation_budget_s: float = Field(default=60.0, ge=1, le=240)
     # How long the inbox remembers an applied event id: longer than the topics' retention (7 days),
     # the time within which the same event can be delivered again (inbox.prune).
     inbox_keep_days: int = Field(default=14, ge=8, le=3650)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +23,29 @@ class SubscriptionRecord:
     agency: str
     event_type: str
     filter: Filter
-    url: str
+    url: str | None
     active: bool
     created_at: datetime
+    frequency: str = "immediate"
+    ready_made: str | None = None
+    disabled_reason: str | None = None  # why delivery stopped, when the platform stopped it (410 Gone)
 
 
-_RECORD_COLUMNS = "id, agency, event_type, region_prefix, eligible_only, url, active, created_at"
+_RECORD_COLUMNS = ("id, agency, event_type, region_prefix, eligible_only, criteria, frequency, ready_made, url,"
+                   " active, created_at, disabled_reason")
+
+
+def filter_of(row: asyncpg.Record) -> Filter:
+    criteria = row["criteria"]
+    criteria = json.loads(criteria) if isinstance(criteria, str) else (criteria or {})
+    return Filter.from_json({**criteria, "region_prefix": row["region_prefix"], "eligible_only": row["eligible_only"]})
+
+
+def criteria_of(filter: Filter) -> str:
+    """The criteria kept in the `criteria` column: all but the two with columns of their own."""
+    criteria = filter.as_json()
+    del criteria["region_prefix"], criteria["eligible_only"]
+    return json.dumps(criteria)
 
 
 def _record(row: asyncpg.Record) -> SubscriptionRecord:
@@ -35,10 +53,13 @@ def _record(row: asyncpg.Record) -> SubscriptionRecord:
         id=row["id"],
         agency=row["agency"],
         event_type=row["event_type"],
-        filter=Filter(row["region_prefix"], row["eligible_only"]),
+        filter=filter_of(row),
         url=row["url"],
         active=row["active"],
         created_at=row["created_at"],
+        frequency=row["frequency"],
+        ready_made=row["ready_made"],
+        disabled_reason=row["disabled_reason"],
     )
 
 
@@ -62,13 +83,17 @@ async def agency_exists(conn: asyncpg.Connection, code: str) -> bool:
 
 
 async def add_subscription(
-    conn: asyncpg.Connection, *, agency: str, event_type: str, filter: Filter, url: str, secret_encrypted: bytes
+    conn: asyncpg.Connection, *, agency: str, event_type: str, filter: Filter, url: str | None,
+    secret_encrypted: bytes, frequency: str = "immediate", ready_made: str | None = None,
 ) -> SubscriptionRecord:
-    """Add a subscription; its signing secret comes encrypted (`SecretCipher.encrypt`)."""
+    """Add a subscription; its signing secret comes encrypted (`SecretCipher.encrypt`). Without a
+    URL it is read from the pull feed (channel `feed`)."""
     row = await conn.fetchrow(
-        "INSERT INTO subscriptions (agency, event_type, region_prefix, eligible_only, url, secret_encrypted)"
-        f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_RECORD_COLUMNS}",
-        agency, event_type, filter.region_prefix, filter.eligible_only, url, secret_encrypted,
+        "INSERT INTO subscriptions (agency, event_type, region_prefix, eligible_only, criteria, frequency,"
+        " ready_made, url, secret_encrypted, channel)"
+        f" VALUES ($1, $2, $3, $4, $5::jsonb, $6, $7, $8, $9, $10) RETURNING {_RECORD_COLUMNS}",
+        agency, event_type, filter.region_prefix, filter.eligible_only, criteria_of(filter), frequency, ready_made,
+        url, secret_encrypted, "webhook" if url is not None else "feed",
     )
     return _record(row)
 
@@ -144,7 +169,7 @@ async def deactivate(conn: asyncpg.Connection, subscription_id: UUID) -> bool:
 async def active_subscriptions(conn: asyncpg.Connection, event_types: Sequence[str]) -> list[Subscription]:
     """The active subscriptions to these event types, each with its agency's current profile."""
     rows = await conn.fetch(
-        "SELECT s.id, s.agency, s.event_type, s.region_prefix, s.eligible_only, a.profile"
+        "SELECT s.id, s.agency, s.event_type, s.region_prefix, s.eligible_only, s.criteria, s.frequency, a.profile"
         " FROM subscriptions s JOIN agencies a ON a.code = s.agency"
         " WHERE s.active AND s.event_type = ANY($1::text[])",
         list(event_types),
@@ -154,8 +179,22 @@ async def active_subscriptions(conn: asyncpg.Connection, event_types: Sequence[s
             id=r["id"],
             agency=r["agency"],
             event_type=r["event_type"],
-            filter=Filter(r["region_prefix"], r["eligible_only"]),
+            filter=filter_of(r),
             profile=frozenset(r["profile"]),
+            frequency=r["frequency"],
         )
         for r in rows
     ]
+
+
+async def agency(conn: asyncpg.Connection, code: str) -> Agency | None:
+    row = await conn.fetchrow("SELECT code, name, profile FROM agencies WHERE code = $1", code)
+    return Agency(row["code"], row["name"], frozenset(row["profile"])) if row else None
+
+
+async def ready_made_of(conn: asyncpg.Connection, agency: str) -> set[str]:
+    """The ready-made subscriptions the agency already has, active."""
+    rows = await conn.fetch(
+        "SELECT DISTINCT ready_made FROM subscriptions WHERE agency = $1 AND active AND ready_made IS NOT NULL",
+        agency)
+    return {r["ready_made"] for r in rows}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import asyncpg
@@ -24,13 +24,14 @@ from fastapi import FastAPI
 from prometheus_client import CollectorRegistry
 
 from ejsika_contracts import Event
-from ejsika_notifications import api
+from ejsika_notifications import api, deliveries_api, feed_api
 from ejsika_notifications.crypto import SecretCipher, new_key
 from ejsika_notifications.demo import MIGRATIONS
 from ejsika_notifications.domain.agencies import Agency
 from ejsika_notifications.domain.subscriptions import Filter, new_secret
 from ejsika_notifications.egress import Egress
-from ejsika_notifications.handlers import on_assessed
+from ejsika_notifications.handlers import Handlers
+from ejsika_notifications.pseudonyms import Pseudonyms
 from ejsika_notifications.metrics import DeliveryMetrics
 from ejsika_notifications.store import subscriptions
 from ejsika_notifications.worker import DeliveryPolicy, DeliveryWorker
@@ -44,6 +45,8 @@ FAST = DeliveryPolicy(batch_size=100, concurrency=4, timeout_s=2.0, max_attempts
                       backoff_cap_s=0.2, lease_s=10.0, poll_interval_s=0.2)
 SECRETS_KEYS = new_key()
 CIPHER = SecretCipher.from_setting(SECRETS_KEYS)
+PSEUDONYM_KEY = "test-pseudonym-key-" + uuid.uuid4().hex  # per session, as the launcher makes one
+HANDLERS = Handlers(Pseudonyms(PSEUDONYM_KEY.encode()))
 LOCAL = Egress(allow_private=True)  # the receivers are on 127.0.0.1
 ADMIN_CLIENT = "ejsika-admin-cli"  # the realm's client with the admin role
 
@@ -52,6 +55,7 @@ ADMIN_CLIENT = "ejsika-admin-cli"  # the realm's client with the admin role
 def notifications_environment(monkeypatch):
     """What the launcher and the e2e tests set for the service, for settings read in these tests."""
     monkeypatch.setenv("EJSIKA_SECRETS_KEYS", SECRETS_KEYS)
+    monkeypatch.setenv("EJSIKA_PSEUDONYM_KEY", PSEUDONYM_KEY)
     monkeypatch.setenv("EJSIKA_WEBHOOKS_ALLOW_PRIVATE", "true")
 
 
@@ -62,6 +66,7 @@ class Db:
     pool: asyncpg.Pool
     workers: list[DeliveryWorker] = field(default_factory=list)
     cipher: SecretCipher = CIPHER
+    metrics: DeliveryMetrics = field(default_factory=lambda: DeliveryMetrics(CollectorRegistry()))  # the feed's
 
     async def subscribe(self, agency: Agency, url: str, filter: Filter = Filter("36"),
                         secret: str | None = None) -> tuple[uuid.UUID, str]:
@@ -76,7 +81,7 @@ class Db:
     async def consume(self, events: Sequence[Event]) -> None:
         """Apply a batch as the consumer would: the handler inside one transaction."""
         async with self.pool.acquire() as conn, conn.transaction():
-            await on_assessed(UnitOfWork(conn), list(events))
+            await HANDLERS.on_events(UnitOfWork(conn), list(events))
 
     async def deliveries(self, subscription_id: uuid.UUID | None = None) -> list[asyncpg.Record]:
         return await self.pool.fetch(
@@ -84,10 +89,12 @@ class Db:
             subscription_id)
 
     def worker(self, policy: DeliveryPolicy = FAST, registry: CollectorRegistry | None = None, *,
-               cipher: SecretCipher | None = None, egress: Egress = LOCAL) -> DeliveryWorker:
+               cipher: SecretCipher | None = None, egress: Egress = LOCAL,
+               jitter: Callable[[], float] = lambda: 1.0) -> DeliveryWorker:
+        """A worker whose retries wait the whole step of the schedule (no random draw), unless told."""
         worker = DeliveryWorker(self.pool, policy, DeliveryMetrics(registry or CollectorRegistry()),
                                 database_url=self.url, schema=self.schema, cipher=cipher or self.cipher,
-                                egress=egress)
+                                egress=egress, jitter=jitter)
         self.workers.append(worker)
         return worker
 
@@ -121,6 +128,8 @@ async def api_client(db, auth_issuer, tokens):
         app = FastAPI()
         access = Access(Settings(auth_issuer=auth_issuer))  # one per client: a fresh write rate limit
         app.include_router(api.routes(access, lambda: db.pool, cipher_of=lambda: db.cipher, egress=egress))
+        app.include_router(deliveries_api.routes(access, lambda: db.pool, cipher_of=lambda: db.cipher))
+        app.include_router(feed_api.routes(access, lambda: db.pool, db.metrics))
         problems.install(app)
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
                                    headers=bearer(token or tokens.for_client(ADMIN_CLIENT)))
@@ -142,10 +151,12 @@ class Received:
 
 @dataclass
 class Receiver:
-    """A minimal HTTP/1.1 server: answers each POST with the next of `statuses`, then 200."""
+    """A minimal HTTP/1.1 server: answers each POST with the next of `statuses`, then 200 (a
+    non-2xx with `Retry-After: retry_after` when given)."""
 
     statuses: list[int] = field(default_factory=list)
     delay_s: float = 0.0
+    retry_after: str | None = None
     requests: list[Received] = field(default_factory=list)
     port: int = 0
     _server: asyncio.Server | None = None
@@ -172,7 +183,8 @@ class Receiver:
             self.requests.append(Received(headers, body, status, time.monotonic()))
             if self.delay_s:
                 await asyncio.sleep(self.delay_s)
-            writer.write(f"HTTP/1.1 {status} X\r\ncontent-length: 0\r\nconnection: close\r\n\r\n".encode())
+            extra = f"retry-after: {self.retry_after}\r\n" if self.retry_after and status >= 300 else ""
+            writer.write(f"HTTP/1.1 {status} X\r\n{extra}content-length: 0\r\nconnection: close\r\n\r\n".encode())
             await writer.drain()
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
@@ -184,8 +196,8 @@ class Receiver:
 async def receivers():
     started: list[Receiver] = []
 
-    async def start(statuses: Sequence[int] = (), delay_s: float = 0.0) -> Receiver:
-        receiver = await Receiver(list(statuses), delay_s).start()
+    async def start(statuses: Sequence[int] = (), delay_s: float = 0.0, retry_after: str | None = None) -> Receiver:
+        receiver = await Receiver(list(statuses), delay_s, retry_after=retry_after).start()
         started.append(receiver)
         return receiver
 

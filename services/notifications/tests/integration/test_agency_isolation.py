@@ -62,7 +62,7 @@ async def test_another_agencys_subscription_is_not_found(world, db):
     assert await db.pool.fetchval("SELECT active FROM subscriptions WHERE id = $1::uuid", theirs) is True
 
     # its own it manages
-    assert (await health.post(f"/subscriptions/{theirs}/redrive")).json() == {"requeued": 0}
+    assert (await health.post(f"/subscriptions/{theirs}/redrive")).json() == {"requeued": 0, "messages": 0}
     assert (await health.delete(f"/subscriptions/{theirs}")).status_code == 204
     assert await db.pool.fetchval("SELECT active FROM subscriptions WHERE id = $1::uuid", theirs) is False
 
@@ -96,7 +96,7 @@ async def test_an_agency_sees_its_own_deliveries_only(world, db, assessed):
     assert {i["subscription_id"] for i in theirs["items"]} == {made[HEALTH.code]}
     own = (await health.get("/deliveries", params={"subscription_id": made[HEALTH.code]})).json()
     assert own["counts"]["failed"] == 3
-    assert (await health.post(f"/subscriptions/{made[HEALTH.code]}/redrive")).json() == {"requeued": 3}
+    assert (await health.post(f"/subscriptions/{made[HEALTH.code]}/redrive")).json() == {"requeued": 3, "messages": 0}
 
 
 async def test_the_auditor_reads_everything_and_writes_nothing(world, api_client, tokens, db, assessed):

@@ -14,7 +14,7 @@ from ejsika_notifications.domain.subscriptions import new_secret
 pytestmark = pytest.mark.infra
 
 EDUCATION = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan",
-             "profile": ["household_id", "eligible", "member_counts.children_entering_sma"]}
+             "profile": ["region_code", "eligible", "member_counts.children_entering_sma"]}
 
 
 @pytest.fixture
@@ -36,7 +36,8 @@ async def test_an_agency_subscribes_and_its_secret_is_shown_once(client):
     assert created.status_code == 201, created.text
     subscription = created.json()
     assert subscription["secret"].startswith("whsec_")
-    assert subscription["filter"] == {"region_prefix": "3672", "eligible_only": True}
+    assert subscription["filter"] == {"region_prefix": "3672", "eligible_only": True, "programmes": [],
+                                      "enrolment_statuses": [], "school_levels": [], "escalation_kinds": []}
 
     listed = (await client.get("/subscriptions", params={"agency": "dinas-pendidikan"})).json()
     assert [s["id"] for s in listed] == [subscription["id"]]
@@ -87,7 +88,7 @@ async def test_deliveries_show_counts_and_recent_items_without_payload(client, d
     assert [(i["attempts"], i["last_error"]) for i in failed] == [(15, "HTTP 500")]
 
     redriven = await client.post(f"/subscriptions/{subscription}/redrive")
-    assert redriven.json() == {"requeued": 1}
+    assert redriven.json() == {"requeued": 1, "messages": 0}
     assert (await client.get("/deliveries")).json()["counts"]["pending"] == 2
 
 
@@ -97,11 +98,18 @@ async def test_the_demo_subscription_is_created_once(client, db):
     second = await ensure_demo_subscription(url, database_url=db.url, schema=db.schema)  # keys from the environment
     assert first == second and first.secret == secret, "the stored secret is kept when none is given"
 
-    rows = await db.pool.fetch("SELECT agency, region_prefix, eligible_only FROM subscriptions")
+    rows = await db.pool.fetch("SELECT agency, region_prefix, eligible_only FROM subscriptions WHERE ready_made IS NULL")
     assert [tuple(r) for r in rows] == [("dinas-pendidikan", "36", True)]
+    # and the demo agencies' ready-made subscriptions, once, to the same receiver
+    ready = await db.pool.fetch("SELECT agency, ready_made, url FROM subscriptions WHERE ready_made IS NOT NULL"
+                                " ORDER BY agency, ready_made")
+    assert [(r["agency"], r["ready_made"], r["url"]) for r in ready] == [
+        ("dinas-kesehatan", "antenatal-care", url), ("dinas-kesehatan", "toddler-growth", url),
+        ("dinas-kesehatan", "toddler-immunisation", url), ("dinas-pendidikan", "dropout-risk", url),
+        ("dinas-pendidikan", "sma-smk-placement", url)]
     profile = await db.pool.fetchval("SELECT profile FROM agencies WHERE code = 'dinas-pendidikan'")
     assert set(profile) == set(demo.DEMO_AGENCY.profile)
-    listed = (await client.get("/subscriptions")).json()
+    listed = [s for s in (await client.get("/subscriptions")).json() if "ready_made" not in s]
     assert [(s["id"], s["url"]) for s in listed] == [(str(first.id), url)] and "secret" not in listed[0]
 
     rotated = await ensure_demo_subscription(url, secret=new_secret(), database_url=db.url, schema=db.schema)

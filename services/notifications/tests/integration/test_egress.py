@@ -19,7 +19,7 @@ from .conftest import FAST, LOCAL
 
 pytestmark = pytest.mark.infra
 
-AGENCY = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan", "profile": ["household_id", "eligible"]}
+AGENCY = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan", "profile": ["region_code", "eligible"]}
 
 
 class Zone:

@@ -52,8 +52,9 @@ async def test_each_delivered_family_is_recorded_with_exactly_the_fields_that_le
     items = {}  # what each agency received, by event
     for agency, receiver in ((EDUCATION, education_receiver), (HEALTH, health_receiver)):
         [request] = receiver.requests
-        for item in json.loads(request.body)["events"]:
-            items[agency.code, item["event_id"]] = item
+        for item in json.loads(request.body)["notifications"]:
+            event_id = await db.pool.fetchval("SELECT event_id::text FROM deliveries WHERE id = $1::uuid", item["id"])
+            items[agency.code, event_id] = item["data"]
     recorded = await shares(db)
     assert len(recorded) == 5, "one row per family per agency it reached"
 
@@ -64,12 +65,12 @@ async def test_each_delivered_family_is_recorded_with_exactly_the_fields_that_le
             row = rows[event.data.household_id]
             sent = leaves(items[agency.code, str(event.id)])
             assert sorted(row["fields"]) == sorted(sent), "exactly what the agency received"
-            assert set(row["fields"]) == agency.profile, "which is the agency's profile, leaf by leaf"
+            assert set(row["fields"]) <= agency.profile, "within the agency's profile, leaf by leaf"
             assert (row["role"], row["client_id"], row["channel"], row["purpose"]) == (
                 "agency", None, f"webhook {subscription}", f"eligibility.assessed for {agency.code}")
 
     assert set(rows[lebak.data.household_id]["fields"]) == {
-        "household_id", "programme", "region_code", "eligible", "member_counts.pregnant", "member_counts.toddlers"}
+        "programme", "region_code", "eligible", "member_counts.pregnant", "member_counts.toddlers"}
 
 
 async def test_a_profile_granting_a_whole_object_is_recorded_field_by_field(db, receivers, assessed):
@@ -86,7 +87,7 @@ async def test_a_profile_granting_a_whole_object_is_recorded_field_by_field(db, 
     assert sorted(row["fields"]) == sorted(["eligible", *(f"member_counts.{name}" for name in (
         "pregnant", "toddlers", "school_children", "children_entering_sma", "elderly", "disabled"))])
     [request] = receiver.requests
-    assert "household_id" not in json.loads(request.body)["events"][0]
+    assert "household_id" not in json.loads(request.body)["notifications"][0]["data"]
 
 
 async def test_a_failed_post_records_nothing(db, receivers, assessed):
@@ -108,7 +109,8 @@ async def test_a_retried_delivery_is_recorded_once_when_it_finally_leaves(db, re
     subscription, _ = await db.subscribe(EDUCATION, receiver.url)
     event = assessed()
     await db.consume([event])
-    worker = db.worker()
+    # a retry step long enough that the first drain ends on the failure, not on the retry
+    worker = db.worker(replace(FAST, backoff_base_s=1.0, backoff_cap_s=1.0))
 
     await worker.drain_all()
     assert await shares(db) == []
@@ -154,4 +156,5 @@ async def test_deliveries_queued_before_migration_005_are_sent_without_a_record(
 
 
 async def _due(db) -> bool:
-    return await db.pool.fetchval("SELECT bool_and(next_attempt_at <= now()) FROM deliveries")
+    # a message's retry is due (its notifications wait inside it)
+    return await db.pool.fetchval("SELECT bool_and(next_attempt_at <= now()) FROM webhook_messages")

@@ -24,7 +24,7 @@ from ejsika_runtime.db import create_pool, migrate
 pytestmark = pytest.mark.infra
 
 EDUCATION_AGENCY = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan",
-                    "profile": ["household_id", "eligible"]}
+                    "profile": ["region_code", "eligible"]}
 
 
 def traces_of(secret: str) -> list[bytes]:
@@ -80,9 +80,9 @@ async def test_after_a_key_rotation_deliveries_still_verify(db, receivers, asses
     await db.worker(cipher=SecretCipher([new])).drain_all()  # the old key dropped
 
     [request] = receiver.requests
-    assert Webhook(secret).verify(request.body, request.headers)["events"][0]["event_id"] == str(event.id)
+    [item] = Webhook(secret).verify(request.body, request.headers)["notifications"]
     [row] = await db.deliveries(subscription)
-    assert row["status"] == "delivered"
+    assert row["status"] == "delivered" and item["id"] == str(row["id"]) and row["event_id"] == event.id
 
 
 async def test_a_secret_no_key_decrypts_fails_its_deliveries_with_a_clear_reason(db, receivers, assessed):

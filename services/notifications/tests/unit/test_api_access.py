@@ -9,11 +9,13 @@ import uuid
 import httpx
 import pytest
 from fastapi import FastAPI
+from prometheus_client import CollectorRegistry
 
-from ejsika_notifications import api
+from ejsika_notifications import api, deliveries_api, feed_api
 from ejsika_notifications.app import compose
 from ejsika_notifications.crypto import SecretCipher, new_key
 from ejsika_notifications.egress import Egress
+from ejsika_notifications.metrics import DeliveryMetrics
 from ejsika_notifications.settings import NotificationsSettings
 from ejsika_runtime import problems
 from ejsika_runtime.access import Access, api_routes, policy_of
@@ -32,11 +34,19 @@ AGENCY = {"code": "dinas-sosial", "name": "Dinas Sosial", "profile": ["eligible"
 ROUTES = [
     ("POST", "/agencies", AGENCY),
     ("GET", "/agencies", None),
+    ("GET", "/event-types", None),
+    ("GET", "/ready-made", None),
+    ("POST", "/agencies/dinas-pendidikan/ready-made", {}),
     ("POST", "/subscriptions", SUBSCRIPTION),
     ("GET", "/subscriptions", None),
     ("DELETE", f"/subscriptions/{SOME_ID}", None),
     ("POST", f"/subscriptions/{SOME_ID}/redrive", None),
     ("GET", "/deliveries", None),
+    ("GET", "/messages", None),
+    ("POST", f"/messages/{SOME_ID}/redelivery", None),
+    ("POST", f"/subscriptions/{SOME_ID}/secret-rotation", None),
+    ("GET", "/feed", None),
+    ("POST", "/feed/ack", {"cursor": "WzFd"}),
 ]
 
 
@@ -51,6 +61,8 @@ async def client(idp):
     cipher = SecretCipher.from_setting(new_key())
     access = idp.install(Access(Settings(auth_issuer=ISSUER)))
     app.include_router(api.routes(access, no_database, cipher_of=lambda: cipher, egress=Egress()))
+    app.include_router(deliveries_api.routes(access, no_database, cipher_of=lambda: cipher))
+    app.include_router(feed_api.routes(access, no_database, DeliveryMetrics(CollectorRegistry())))
     problems.install(app)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
         yield client
@@ -66,11 +78,22 @@ def test_every_route_of_the_service_declares_its_roles():
     assert declared == {
         ("POST", "/agencies"): ["admin"],
         ("GET", "/agencies"): ["admin", "auditor"],
+        ("GET", "/event-types"): ["admin", "agency", "auditor"],
+        ("GET", "/ready-made"): ["admin", "agency", "auditor"],
+        ("POST", "/agencies/{code}/ready-made"): ["admin"],
         ("POST", "/subscriptions"): ["admin", "agency"],
         ("GET", "/subscriptions"): ["admin", "agency", "auditor"],
         ("DELETE", "/subscriptions/{subscription_id}"): ["admin", "agency"],
         ("POST", "/subscriptions/{subscription_id}/redrive"): ["admin", "agency"],
         ("GET", "/deliveries"): ["admin", "agency", "auditor"],
+        ("GET", "/messages"): ["admin", "agency", "auditor"],
+        ("POST", "/messages/{message_id}/redelivery"): ["admin", "agency"],
+        ("POST", "/subscriptions/{subscription_id}/secret-rotation"): ["admin", "agency"],
+        ("GET", "/feed"): ["agency"],
+        ("POST", "/feed/ack"): ["agency"],
+        ("POST", "/notifications/{notification_id}/answers"): ["agency"],
+        ("GET", "/notifications/{notification_id}/answers"): ["agency", "auditor", "operator"],
+        ("GET", "/agencies/{code}/figures"): ["admin", "agency", "auditor", "operator"],
         ("GET", "/processing-records"): ["auditor", "operator"],  # the runtime's record of processing
     }
     assert "/demo/subscription" not in app.openapi()["paths"], "the demo uses the admin API"

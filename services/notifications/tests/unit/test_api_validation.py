@@ -11,7 +11,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from ejsika_notifications import api
+from ejsika_notifications import api, deliveries_api
 from ejsika_notifications.crypto import SecretCipher, new_key
 from ejsika_notifications.egress import Egress
 from ejsika_runtime import problems
@@ -42,6 +42,7 @@ def app_of(idp: LocalIdentity) -> FastAPI:
     access = idp.install(Access(Settings(auth_issuer=ISSUER)))
     app.include_router(api.routes(access, no_database, cipher_of=lambda: cipher,
                                   egress=Egress(resolver=fake_resolver)))
+    app.include_router(deliveries_api.routes(access, no_database, cipher_of=lambda: cipher))
     problems.install(app)
     return app
 
@@ -71,7 +72,8 @@ SUBSCRIPTION = {"agency": "dinas-pendidikan", "event_type": "eligibility.assesse
 # Only the field and the rule come back: a rule's message may hold the submitted value.
 @pytest.mark.parametrize("body, error", [
     ({"code": "Dinas Pendidikan", "name": "x", "profile": ["eligible"]}, ("code", "string_pattern_mismatch")),
-    ({"code": "dinas-pendidikan", "name": "x", "profile": ["eligible", "members.nik"]}, ("profile", "value_error")),
+    ({"code": "dinas-pendidikan", "name": "x", "profile": ["eligible", "members.income"]}, ("profile", "value_error")),
+    ({"code": "dinas-pendidikan", "name": "x", "profile": ["household_id"]}, ("profile", "value_error")),
     ({"code": "dinas-pendidikan", "name": "x", "profile": []}, ("profile", "too_short")),
     ({"code": "dinas-pendidikan", "name": "", "profile": ["eligible"]}, ("name", "string_too_short")),
     ({"code": "dinas-pendidikan", "profile": ["eligible"]}, ("name", "missing")),
@@ -79,7 +81,7 @@ SUBSCRIPTION = {"agency": "dinas-pendidikan", "event_type": "eligibility.assesse
 async def test_agencies_with_bad_codes_or_profiles_are_refused(client, body, error):
     response = await client.post("/agencies", json=body)
     assert refused(response, error)
-    assert "members.nik" not in response.text and "Dinas Pendidikan" not in response.text, "nothing is echoed"
+    assert "members.income" not in response.text and "Dinas Pendidikan" not in response.text, "nothing is echoed"
 
 
 @pytest.mark.parametrize("change, error", [
@@ -88,6 +90,19 @@ async def test_agencies_with_bad_codes_or_profiles_are_refused(client, body, err
     ({"url": "ftp://opd.example/x"}, ("url", "url_scheme")),
     ({"secret": "hunter2"}, ("secret", "value_error")),
     ({"filter": {"region_prefix": "36", "frequency": "daily"}}, ("filter.(unknown field)", "extra_forbidden")),
+    # the DCI-shaped criteria (issue 10): each refusal names its field and rule
+    ({"frequency": "hourly"}, ("frequency", "literal_error")),
+    ({"filter": {"member_age": {"min": 10, "max": 5}}}, ("filter.member_age", "age_range")),
+    ({"filter": {"member_age": {"min": -1}}}, ("filter.member_age.min", "age")),
+    ({"filter": {"member_age": {"max": 121}}}, ("filter.member_age.max", "age")),
+    ({"filter": {"member_age": {"min": "5"}}}, ("filter.member_age.min", "int_type")),
+    ({"filter": {"school_levels": ["sarjana"]}}, ("filter.school_levels[0]", "literal_error")),
+    ({"filter": {"enrolment_statuses": ["active", "active"]}}, ("filter.enrolment_statuses", "unique")),
+    ({"filter": {"programmes": ["JSCM"]}}, ("filter.programmes[0]", "string_pattern_mismatch")),
+    ({"filter": {"escalation_kinds": ["school_dropout_risk"]}}, ("filter.escalation_kinds", "applies_to")),
+    ({"event_type": "compliance.escalated", "filter": {"eligible_only": True}}, ("filter.eligible_only", "applies_to")),
+    ({"event_type": "compliance.escalated", "filter": {"escalation_kinds": ["flood"]}},
+     ("filter.escalation_kinds[0]", "literal_error")),
 ])
 async def test_subscriptions_with_bad_fields_are_refused(client, change, error):
     response = await client.post("/subscriptions", json=SUBSCRIPTION | change)

@@ -24,3 +24,23 @@ def test_delivery_series_are_labelled_by_agency_never_by_subscription():
     assert 'ejsika_deliveries_failed_total{agency="dinas-pendidikan"} 1.0' in text
     assert 'ejsika_webhook_requests_total{agency="dinas-pendidikan",result="ok"} 1.0' in text
     assert "subscription" not in text
+
+
+def test_sent_attempts_and_latency_are_per_agency_and_promtool_clean(tmp_path):
+    import shutil
+    import subprocess
+
+    registry = CollectorRegistry()
+    metrics = DeliveryMetrics(registry)
+    metrics.sent.labels("dinas-pendidikan", "webhook").inc(100)
+    metrics.sent.labels("dinas-kesehatan", "feed").inc(3)
+    metrics.message_seconds.labels("dinas-pendidikan").observe(0.2)
+    metrics.messages_failed.labels("dinas-kesehatan", "gone").inc()
+    metrics.lag_seconds.observe(0.3)
+    text = generate_latest(registry).decode()
+    assert 'ejsika_notifications_sent_total{agency="dinas-pendidikan",channel="webhook"} 100.0' in text
+    assert 'ejsika_webhook_message_seconds_count{agency="dinas-pendidikan"} 1.0' in text
+    assert 'ejsika_webhook_messages_failed_total{agency="dinas-kesehatan",reason="gone"} 1.0' in text
+    promtool = shutil.which("promtool") or "/root/go/bin/promtool"
+    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    assert checked.returncode == 0, checked.stdout + checked.stderr

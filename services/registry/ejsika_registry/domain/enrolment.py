@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Literal, get_args
 
+from ejsika_contracts import EligibilityAssessedData
+
 from .programmes import PROGRAMMES, Programme, exclusive
 
 Status = Literal["candidate", "active", "suspended", "exited"]
@@ -139,6 +141,22 @@ def recommended_exit(eligible: bool, components: Sequence[str]) -> ExitKind | No
     if eligible:
         return None
     return "paksa" if components else "alamiah"
+
+
+def proposed_exit(data: EligibilityAssessedData) -> tuple[ExitKind | None, str | None]:
+    """The exit a decision recommends and why: the one it proposes, if any.
+
+    A decision of the rule sets as data (with a `rule_version`) says itself which exit it proposes
+    (paksa after an escalated non-compliance, a graduation), and none when it proposes none: a family
+    slightly above the entry threshold is not thereby certified able. An older decision, without that
+    field, recommends as `recommended_exit` reads it.
+    """
+    if data.proposed_exit is not None:
+        return data.proposed_exit.kind, data.proposed_exit.reason[:MAX_REASON]
+    if data.rule_version is not None:
+        return None, None
+    kind = recommended_exit(data.eligible, data.components)
+    return kind, recommendation_reason(kind, data.rule_set, data.score) if kind else None
 
 
 def recommendation_reason(kind: ExitKind, rule_set: str, score: float) -> str:

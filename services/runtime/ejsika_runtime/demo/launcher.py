@@ -21,10 +21,11 @@ from ..embedded import EmbeddedStack
 from ..embedded.keycloak import default_realm_file
 from ..embedded.stack import DATABASE_ROLES_FILE
 from ..kafka import create_topics
+from .processes import ProcessSupervisor
 from .synthetic import Families
 
 DEMO_AGENCY = {"code": "dinas-pendidikan", "name": "Dinas Pendidikan Provinsi Banten",
-               "profile": ["household_id", "region_code", "eligible", "member_counts.school_children",
+               "profile": ["region_code", "eligible", "member_counts.school_children",
                            "member_counts.children_entering_sma"]}
 SERVICES = {"registry": 8001, "monitoring": 8002, "eligibility": 8003, "notifications": 8004}
 RECEIVER_PORT = 8009
@@ -96,14 +97,15 @@ def local_keys(state_dir: Path | None = None) -> dict[str, str]:
     """The keys the services need, as `EJSIKA_*` variables: made once per state dir and kept there
     (mode 0600), so data written by one run stays readable by the next; fresh ones without a dir."""
     path = state_dir / "keys.json" if state_dir is not None else None
-    if path is not None and path.exists():
-        return json.loads(path.read_text())
+    kept = json.loads(path.read_text()) if path is not None and path.exists() else {}
     keys = {
         "EJSIKA_NIK_HASH_KEY": secrets.token_urlsafe(32),
         # A Fernet key is 32 random bytes, urlsafe-base64 encoded.
         "EJSIKA_SECRETS_KEYS": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-    }
-    if path is not None:
+        # The agencies' references of families (notifications' pseudonyms): kept as long as the data.
+        "EJSIKA_PSEUDONYM_KEY": secrets.token_urlsafe(32),
+    } | kept  # a key added since the state dir was made is made now, the others kept
+    if path is not None and keys != kept:
         path.touch(mode=0o600)
         path.write_text(json.dumps(keys))
     return keys
@@ -245,9 +247,16 @@ def run_platform(state_dir: Path, households: int = 20) -> None:
             print_token_help(stack)
             say("press Ctrl-C to stop")
             signal.signal(signal.SIGTERM, _interrupt)
-            while all(child.poll() is None for child in children.values()):
+            # A process that dies is told of (name, exit code, end of its log) and started again
+            # with back-off; only Ctrl-C or SIGTERM stops the platform.
+            supervisor = ProcessSupervisor(
+                children, say=say,
+                start=lambda name: (start_receiver(RECEIVER_PORT, secret, env) if name == "receiver" else
+                                    start_services(env, {name: SERVICES[name]}, logs, service_env)[name]),
+                log_of=lambda name: logs / f"{name}.log" if name in SERVICES else None)
+            while True:
+                supervisor.check()
                 time.sleep(0.5)
-            say("a process exited; stopping everything")
         except KeyboardInterrupt:
             say("stopping…")
         finally:

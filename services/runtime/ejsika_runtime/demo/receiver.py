@@ -30,8 +30,9 @@ def receiver_app(secret: str) -> FastAPI:
             return Response("bad signature", status_code=401)
         app.state.received.append({"webhook_id": request.headers.get("webhook-id"), "at": time.time(),
                                    "payload": payload})
-        events = payload.get("events", [payload]) if isinstance(payload, dict) else payload
-        print(json.dumps({"webhook": request.headers.get("webhook-id"), "events": len(events)}), flush=True)
+        notifications = payload.get("notifications", [payload]) if isinstance(payload, dict) else payload
+        print(json.dumps({"webhook": request.headers.get("webhook-id"), "notifications": len(notifications)}),
+              flush=True)
         return Response(status_code=204)
 
     @app.get("/received")

@@ -18,6 +18,10 @@ REFUSED = [
     ("EJSIKA_CONSUMER_CONCURRENCY", "0"),
     ("EJSIKA_CONSUMER_BATCH_TIMEOUT_MS", "0"),
     ("EJSIKA_CONSUMER_RETRY_BACKOFF_S", "-0.5"),
+    ("EJSIKA_CONSUMER_PAUSE_MAX_S", "300"),  # paused inside the poll: past max.poll.interval.ms, out of the group
+    ("EJSIKA_CONSUMER_SYSTEMIC_RATIO", "1"),  # failures could never exceed it: every event dead-lettered
+    ("EJSIKA_CONSUMER_ISOLATION_BUDGET_S", "0"),
+    ("EJSIKA_CONSUMER_ISOLATION_BUDGET_S", "300"),
     ("EJSIKA_RELAY_BATCH_SIZE", "0"),
     ("EJSIKA_RELAY_POLL_INTERVAL_S", "0"),
     ("EJSIKA_DB_POOL_SIZE", "1"),

@@ -1,0 +1,96 @@
+"""A programme's households read as columns: what the rule change and the what-if assess in bulk.
+
+One binary COPY of the inputs as PostgreSQL packed them when they were written (migration 009: the welfare
+indicators as floats, NaN where not observed, then the members as fixed-width records), which numpy reads as
+they come: no JSON is parsed, and no Python object is made per household or member (only per escalation).
+"""
+
+from __future__ import annotations
+
+import io
+import struct
+from uuid import UUID
+
+import asyncpg
+import numpy as np
+
+from .domain.columns import Households
+from .domain.rules import INDICATORS
+
+EPOCH = np.datetime64("2000-01-01", "D")
+_HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
+_TRAILER = 2
+
+# One row per household, in id order (the walk of a rule change resumes from an id): its id, whether active, and
+# its inputs as migration 009 packs them on each write. Every field is fixed-width but the packed inputs, whose
+# fixed part comes first.
+ROWS = (
+    "SELECT household_id, coalesce(enrolment_status = 'active', false), assessed_columns FROM households"
+    " WHERE programme = $1 AND household_id > $2 ORDER BY household_id LIMIT $3"
+)
+
+
+def _row(fields: list[tuple[str, str]]) -> np.dtype:
+    return np.dtype([("count", ">i2")] + [x for name, kind in fields for x in ((f"{name}_len", ">i4"), (name, kind))])
+
+
+_FIXED = np.dtype(_row([("id", "V16"), ("active", "?")]).descr + [("packed_len", ">i4"), ("welfare_version", ">i8")]
+                  + [(f"w{i}", ">f8") for i in range(len(INDICATORS))] + [("members", ">i4")])
+_PREFIX = _FIXED.fields["welfare_version"][1]  # the part of a row before its packed inputs
+_MEMBER_RECORD = np.dtype([("member_id", "V16"), ("has_id", "?"), ("born", ">i4"), ("sex", ">i2"), ("in_school", "?"),
+                           ("pregnant", "?"), ("disability", "?")])
+
+
+async def _copy(conn: asyncpg.Connection, *args) -> tuple[np.ndarray, np.ndarray, np.ndarray, list[str | None]]:
+    """The households' fixed fields, their member records one after the other (with each one's household), and
+    their escalation kinds."""
+    buffer = io.BytesIO()
+    await conn.copy_from_query(ROWS, *args, output=buffer, format="binary")
+    data = buffer.getbuffer()
+    if int.from_bytes(data[15:19], "big") != 0:
+        raise ValueError("unexpected COPY header extension")
+    # rows differ in length by their members (and escalation) only: a walk over the rows finds where each starts
+    starts, at, end = [], _HEADER, len(data) - _TRAILER
+    length, before = struct.Struct(">i").unpack_from, _PREFIX - 4
+    while at < end:
+        starts.append(at)
+        at += _PREFIX + length(data, at + before)[0]
+    if not starts:
+        return np.zeros(0, _FIXED), np.zeros(0, _MEMBER_RECORD), np.zeros(0, dtype=np.int64), []
+    raw = np.frombuffer(data, dtype=np.uint8)
+    begin = np.asarray(starts, dtype=np.int64)
+    fixed = raw[begin[:, None] + np.arange(_FIXED.itemsize)].reshape(-1).view(_FIXED)
+    count = fixed["members"].astype(np.int64)
+    size = count * _MEMBER_RECORD.itemsize
+    offsets = np.repeat(begin + _FIXED.itemsize - np.r_[0, np.cumsum(size)[:-1]], size) + np.arange(int(size.sum()))
+    members = raw[offsets].view(_MEMBER_RECORD)
+    owner = np.repeat(np.arange(len(starts)), count)
+    kinds: list[str | None] = [None] * len(starts)
+    kind_size = fixed["packed_len"].astype(np.int64) + _PREFIX - _FIXED.itemsize - size
+    for i in np.nonzero(kind_size)[0].tolist():  # the few households with an escalation
+        kind_at = starts[i] + _FIXED.itemsize + int(size[i])
+        kinds[i] = bytes(data[kind_at:kind_at + int(kind_size[i])]).decode()
+    return fixed, members, owner, kinds
+
+
+def _s16(values: np.ndarray) -> np.ndarray:
+    return np.frombuffer(values.tobytes(), dtype="S16") if len(values) else np.zeros(0, dtype="S16")
+
+
+async def read(conn: asyncpg.Connection, programme: str, after: UUID = UUID(int=0), limit: int = 2**31 - 1
+               ) -> Households:
+    """Up to `limit` households of `programme` after the id `after`, in id order, with their members."""
+    households, members, owner, kinds = await _copy(conn, programme, after, limit)
+    return Households(
+        ids=_s16(households["id"]), active=households["active"].copy(), escalation=np.asarray(kinds, dtype=object),
+        welfare_version=households["welfare_version"].astype(np.int64),
+        welfare={name: households[f"w{i}"].astype(np.float64) for i, name in enumerate(INDICATORS)},
+        member_household=owner.astype(np.int64), member_id=_s16(members["member_id"]),
+        member_has_id=members["has_id"].copy(), birth_date=EPOCH + members["born"].astype(np.int64),
+        sex=members["sex"].astype(np.int8), in_school=members["in_school"].copy(),
+        pregnant=members["pregnant"].copy(), disability=members["disability"].copy())
+
+
+def uuid_of(id_bytes: bytes) -> UUID:
+    """The uuid of an S16 id (numpy strips trailing zero bytes of S values)."""
+    return UUID(bytes=bytes(id_bytes).ljust(16, b"\0"))

@@ -1,0 +1,53 @@
+"""Derived facts: what no service says but an agency can act on, computed here from the families.
+
+`children.entering_sma`: a child of an active KPM family in the last year of SMP this school year
+(school years start in July) will enter SMA or SMK in the next one, where the education office
+reserves places for KPM children. One notice per child and school year, with a stable id, so that
+computing it again (every day, and whenever the family changes) never tells an agency twice, and a
+subscription made mid-year still hears of every such child at the next daily run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from uuid import UUID, uuid5
+
+from ejsika_runtime.programme_time import programme_date
+
+from .domain.deliveries import Notice
+from .domain.families import Family, finishing_smp, school_year, school_year_start, SMP_FINAL_YEAR_AGE
+from .domain.subscriptions import CHILDREN_ENTERING_SMA
+
+_NAMESPACE = UUID("0b3e7f0c-6a59-4f5e-9f1e-2c8d7a4b1e60")
+
+
+def entering_sma(families: Iterable[Family], at: datetime) -> list[Notice]:
+    """The notices of the children of active KPM families who finish SMP in the school year of `at`."""
+    on = programme_date(at)
+    year = school_year(on)
+    start = school_year_start(on).year
+    notices = []
+    for family in families:
+        if family.enrolment_status != "active":
+            continue
+        for member in family.members.values():
+            if finishing_smp(member, on):
+                notices.append(Notice(
+                    event_id=uuid5(_NAMESPACE, f"{CHILDREN_ENTERING_SMA}:{family.household_id}:{member.member_id}:{year}"),
+                    event_type=CHILDREN_ENTERING_SMA,
+                    household_id=family.household_id,
+                    occurred_at=at,
+                    facts={"programme": family.programme, "region_code": family.region_code, "school_year": year,
+                           "entering_school_year": f"{start + 1}/{start + 2}"},
+                    member_ids=(member.member_id,),
+                ))
+    return notices
+
+
+def birth_window(on: date) -> tuple[date, date]:
+    """The birth dates of pupils in the last year of SMP in the school year of `on` (both included)."""
+    start = school_year_start(on)
+    first = date(start.year - SMP_FINAL_YEAR_AGE - 1, start.month, start.day + 1)  # 1 July: the 2nd exists
+    last = date(start.year - SMP_FINAL_YEAR_AGE, start.month, start.day)
+    return first, last

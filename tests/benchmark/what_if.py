@@ -1,0 +1,116 @@
+"""Benchmark: a what-if over a million households.
+
+    make bench-what-if                  # or: python -m tests.benchmark.what_if [HOUSEHOLDS]
+
+On a fresh embedded PostgreSQL, a migrated eligibility schema is filled directly (COPY) with HOUSEHOLDS
+households of Jamsosratu (1,000,000 by default) across the eight regencies and cities of Banten, each with its
+inputs as the input use cases store them (as the rule change benchmark makes them) and its current decision
+(5 % holding a place, the others candidates; scores, desil and amounts at random), and the default quotas.
+Then the what-if runs as POST /what-if runs it: a threshold change, a quota change, and a new rule-set version
+(every household scored again from its inputs), each read from the database (binary COPYs into numpy) and
+placed for the baseline and the scenario. Prints the seconds of each, and of the snapshot alone. Figures, not
+assertions: the issue's target is under 5 s.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import sys
+import time
+import uuid
+
+import numpy as np
+
+import ejsika_eligibility
+from ejsika_eligibility import quotas, rule_book, what_if
+from ejsika_eligibility.domain.quotas import Funder, Quota
+from ejsika_eligibility.domain.rules import DEFAULTS, load
+from ejsika_runtime.db import create_pool, migrate
+from ejsika_runtime.embedded import EmbeddedPostgres, free_port
+from ejsika_runtime.programme_time import programme_today
+
+from . import scratch
+from .rule_change import household_inputs
+
+SCHEMA = "eligibility"
+MIGRATIONS = __import__("pathlib").Path(ejsika_eligibility.__file__).parent / "migrations"
+CHUNK = 100_000
+REGIONS = ("3601", "3602", "3603", "3604", "3671", "3672", "3673", "3674")
+AMOUNTS = np.array([900_000, 1_500_000, 2_400_000, 3_000_000, 3_900_000, 5_400_000])
+
+
+def main(households: int) -> None:
+    with scratch("ejsika-bench-what-if-") as state, EmbeddedPostgres(state, port=free_port()) as postgres:
+        asyncio.run(measure(postgres.dsn, households))
+
+
+async def fill(pool, households: int) -> None:
+    rng = np.random.default_rng(9)
+    inputs_rng = random.Random(9)
+    today = programme_today()
+    async with pool.acquire() as conn:
+        for start in range(0, households, CHUNK):
+            n = min(CHUNK, households - start)
+            ids = [uuid.uuid4() for _ in range(n)]
+            regions = [f"{REGIONS[i % 8]}0{i % 9 + 1}1001" for i in range(start, start + n)]
+            statuses = np.where(rng.random(n) < 0.05, "active", "candidate")
+            registered = [today.replace(month=1, day=1 + i % 28) for i in range(n)]
+            score = rng.integers(0, 101, n).astype(float)
+            desil = np.clip(10 - (score // 10).astype(int), 1, 10)
+            status = np.where(desil <= 4, "eligible", "not_eligible")
+            amount = AMOUNTS[rng.integers(0, len(AMOUNTS), n)]
+            async with conn.transaction():
+                await conn.copy_records_to_table(
+                    "households", columns=["household_id", "programme", "region_code", "inputs", "enrolment_status",
+                                           "registered_on"],
+                    records=[(h, "jamsosratu", r, json.dumps({**household_inputs(inputs_rng, h), "region_code": r}), s, d)
+                             for h, r, s, d in zip(ids, regions, statuses, registered)])
+                await conn.copy_records_to_table(
+                    "decisions", columns=["household_id", "programme", "rule_version", "region_code", "score", "desil",
+                                          "status", "missing", "components", "yearly_amount", "assessed_on",
+                                          "fingerprint", "event_id", "active_rule"],
+                    records=[(h, "jamsosratu", 1, r, float(sc), int(de), st, [], ["elderly"], int(am), today, "f",
+                              uuid.uuid4(), True)
+                             for h, r, sc, de, st, am in zip(ids, regions, score, desil, status, amount)])
+        await quotas.seed_defaults(conn)
+        await rule_book.seed_defaults(conn)
+        await conn.execute("ANALYZE households; ANALYZE decisions")
+
+
+async def measure(dsn: str, households: int) -> None:
+    pool = await create_pool(dsn, SCHEMA, size=4)
+    try:
+        await migrate(pool, SCHEMA, MIGRATIONS)
+        started = time.perf_counter()
+        await fill(pool, households)
+        print(f"filled {households:,} households and decisions in {time.perf_counter() - started:.1f} s", flush=True)
+        today = programme_today()
+        async with pool.acquire() as conn:
+            started = time.perf_counter()
+            snap = await what_if.snapshot(conn, "jamsosratu")
+            print(f"snapshot: {len(snap):,} households read into columns in {time.perf_counter() - started:.2f} s",
+                  flush=True)
+            bigger = {r: Quota("jamsosratu", today.year, r, 20_000, 20_000 * 5_000_000,
+                               (Funder("apbd-provinsi-banten", 0.6), Funder(f"apbd-{r}", 0.4))) for r in REGIONS}
+            document = json.loads((DEFAULTS / "jamsosratu.v1.json").read_text())
+            document["indicators"]["no_electricity"]["weight"] = 7
+            document["indicators"]["bamboo_or_unplastered_walls"]["weight"] = 5
+            document.update(version=2, entry={"max_desil": 3})
+            for label, scenario in (
+                    ("entry threshold desil 4 -> 3", what_if.Scenario("jamsosratu", today.year, entry_max_desil=3)),
+                    ("quota of every region 20,000 families", what_if.Scenario("jamsosratu", today.year, bigger)),
+                    ("rule set jamsosratu.v2 (weights, entry desil 3)",
+                     what_if.Scenario("jamsosratu", today.year, rule_set=load(document)))):
+                started = time.perf_counter()
+                answer = await what_if.run(conn, scenario, today)
+                print(f"what-if, {label}: {time.perf_counter() - started:.2f} s for {answer['households']:,} households"
+                      f" ({answer['entering']['count']:,} entering, {answer['leaving']['count']:,} leaving,"
+                      f" cost {answer['cost']['before']:,} -> {answer['cost']['after']:,} Rp)", flush=True)
+    finally:
+        await pool.close()
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)

@@ -106,3 +106,25 @@ def _resolved(schema: Any, root: dict[str, Any]) -> Any:
     if isinstance(schema, list):
         return [_resolved(item, root) for item in schema]
     return schema
+
+
+def test_the_kafka_acls_of_the_deployment_grant_each_service_exactly_its_topics(documents):
+    """deploy/kafka/README.md's ACL commands follow what each service's AsyncAPI document says it
+    consumes (Read, and Write on the .dlq where it puts letters) and emits (Write)."""
+    granted: dict[str, set[tuple[str, str]]] = {}
+    for line in (Path(__file__).parent.parent / "deploy/kafka/README.md").read_text().splitlines():
+        words = line.split()
+        if words[:1] != ["kafka-acls.sh"] or "--topic" not in words or "--allow-principal" not in words:
+            continue
+        principal = words[words.index("--allow-principal") + 1].removeprefix("User:")
+        operations = {words[i + 1] for i, word in enumerate(words) if word == "--operation"} - {"Describe"}
+        for operation in operations:
+            granted.setdefault(principal, set()).add((operation, words[words.index("--topic") + 1]))
+    for name, document in documents.items():
+        wanted = set()
+        for action, address, _ in _messages(document):
+            if action == "receive":
+                wanted |= {("Read", address), ("Write", address + ".dlq")}
+            else:
+                wanted.add(("Write", address))
+        assert granted.get(name) == wanted, name

@@ -49,6 +49,8 @@ def main(households: int) -> None:
 async def fill(pool, households: int) -> None:
     rng = np.random.default_rng(9)
     inputs_rng = random.Random(9)
+    # the inputs of a few thousand families, each borne by many households (making each anew took minutes)
+    families = [household_inputs(inputs_rng, uuid.uuid4()) for _ in range(min(households, 20_000))]
     today = programme_today()
     async with pool.acquire() as conn:
         for start in range(0, households, CHUNK):
@@ -65,8 +67,9 @@ async def fill(pool, households: int) -> None:
                 await conn.copy_records_to_table(
                     "households", columns=["household_id", "programme", "region_code", "inputs", "enrolment_status",
                                            "registered_on"],
-                    records=[(h, "jamsosratu", r, json.dumps({**household_inputs(inputs_rng, h), "region_code": r}), s, d)
-                             for h, r, s, d in zip(ids, regions, statuses, registered)])
+                    records=[(h, "jamsosratu", r, json.dumps({**families[(start + i) % len(families)],
+                                                              "household_id": str(h), "region_code": r}), s, d)
+                             for i, (h, r, s, d) in enumerate(zip(ids, regions, statuses, registered))])
                 await conn.copy_records_to_table(
                     "decisions", columns=["household_id", "programme", "rule_version", "region_code", "score", "desil",
                                           "status", "missing", "components", "yearly_amount", "assessed_on",

@@ -646,7 +646,7 @@ def _read_answers(w: World, role: str, http: httpx.Client) -> list[Cell]:
              {200} if w.sees_other(role) else {404})]
 
 
-def _figures(w: World, role: str, http: httpx.Client) -> list[Cell]:
+def _agency_figures(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return [("own agency", http.get("/agencies/dinas-pendidikan/figures"), {200}),
             ("other agency", http.get("/agencies/dinas-kesehatan/figures"), {404} if role == "agency" else {200})]
 
@@ -812,7 +812,7 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "post", "/feed/ack"): _acknowledge_feed,
     ("notifications", "post", "/notifications/{notification_id}/answers"): _answer,
     ("notifications", "get", "/notifications/{notification_id}/answers"): _read_answers,
-    ("notifications", "get", "/agencies/{code}/figures"): _figures,
+    ("notifications", "get", "/agencies/{code}/figures"): _agency_figures,
     ("registry", "get", "/households/{household_id}/agency-services"):
         _own_other(lambda h: f"/households/{h}/agency-services"),
     ("registry", "post", "/households"): _register_one,

@@ -94,3 +94,27 @@ async def read(conn: asyncpg.Connection, programme: str, after: UUID = UUID(int=
 def uuid_of(id_bytes: bytes) -> UUID:
     """The uuid of an S16 id (numpy strips trailing zero bytes of S values)."""
     return UUID(bytes=bytes(id_bytes).ljust(16, b"\0"))
+
+
+async def read_all(conn: asyncpg.Connection, programme: str, chunk: int = 50_000) -> Households:
+    """Every household of `programme`, read a chunk at a time (the unpacking of a chunk indexes each of its bytes:
+    a whole province at once would take gigabytes); run it in one snapshot (a repeatable-read transaction)."""
+    parts, after = [], UUID(int=0)
+    while len(part := await read(conn, programme, after, chunk)):
+        parts.append(part)
+        after = uuid_of(part.ids[-1])
+        if len(part) < chunk:
+            break
+    if len(parts) == 1:
+        return parts[0]
+    if not parts:
+        return await read(conn, programme, after, 0)
+    first = np.cumsum([0] + [len(p) for p in parts[:-1]])
+    return Households(
+        ids=np.concatenate([p.ids for p in parts]), active=np.concatenate([p.active for p in parts]),
+        escalation=np.concatenate([p.escalation for p in parts]),
+        welfare_version=np.concatenate([p.welfare_version for p in parts]),
+        welfare={name: np.concatenate([p.welfare[name] for p in parts]) for name in parts[0].welfare},
+        member_household=np.concatenate([p.member_household + f for p, f in zip(parts, first)]),
+        **{name: np.concatenate([getattr(p, name) for p in parts]) for name in (
+            "member_id", "member_has_id", "birth_date", "sex", "in_school", "pregnant", "disability")})

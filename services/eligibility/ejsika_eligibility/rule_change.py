@@ -190,7 +190,8 @@ async def write_chunk(uow: UnitOfWork, outbox: Outbox, households: Households, r
     topic = topic_of(EligibilityAssessed).name
     kind = EligibilityAssessed.event_type.encode()
     await outbox.add_records(conn, [
-        (topic, str(h).encode(), event.encode(), [("ce_id", e.encode()), ("ce_type", kind), ("correlation_id", c.encode())])
+        (topic, str(h).encode(), event.encode(),
+         [("ce_id", e.encode()), ("ce_type", kind), ("correlation_id", c.encode())])
         for h, e, c, event in zip(ids, uuid_texts(event_ids[rows]), uuid_texts(correlation_ids), told.events)])
     await processing.record(conn, processing.Processor(decisions.SOURCE, "service"), "write", ids, decisions.DECIDED,
                             f"rule change {job_id}", decisions.PURPOSE)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Body, Response
+from fastapi import APIRouter, Body, Path, Response
 from pydantic import BaseModel, Field
 
 from ejsika_runtime.access import Caller
@@ -18,9 +18,11 @@ from ejsika_runtime.problems import FieldError, Problem, documented
 from ejsika_runtime.service import Service
 
 from . import rule_change
-from .domain.rules import DEFAULTS, InvalidRuleSet, load
+from .domain.rules import DEFAULTS, MAX_VERSION, InvalidRuleSet, load
 
 READERS = (Role.ADMIN, Role.OPERATOR, Role.AUDITOR)
+ProgrammePath = Annotated[str, Path(pattern=r"^[a-z][a-z0-9-]{1,31}$", description="Programme code, e.g. jamsosratu.")]
+VersionPath = Annotated[int, Path(ge=1, le=MAX_VERSION)]
 EXAMPLE = json.loads((DEFAULTS / "jamsosratu.v1.json").read_text())
 
 
@@ -96,7 +98,7 @@ def routes(service: Service) -> APIRouter:
 
     @router.get("/rule-sets/{programme}/{version}", response_model=RuleSetOut,
                 responses={404: documented("No such rule set")})
-    async def one(programme: str, version: int, caller: Caller = reading) -> RuleSetOut:
+    async def one(programme: ProgrammePath, version: VersionPath, caller: Caller = reading) -> RuleSetOut:
         row = await service.pool.fetchrow(
             "SELECT programme, version, document::text AS document, active, loaded_by, loaded_at FROM rule_sets"
             " WHERE programme = $1 AND version = $2", programme, version)
@@ -108,7 +110,7 @@ def routes(service: Service) -> APIRouter:
     @router.post("/rule-sets/{programme}/{version}/activation", status_code=202, response_model=JobAccepted,
                  responses={404: documented("No such rule set"),
                             409: documented("Already active, or a reassessment of the programme is still running")})
-    async def activation(programme: str, version: int, response: Response,
+    async def activation(programme: ProgrammePath, version: VersionPath, response: Response,
                          caller: Caller = service.access.allow(Role.ADMIN, purpose="changing a programme's rules"),
                          ) -> JobAccepted:
         """Make this version the programme's rules and reassess every household of it in the background."""

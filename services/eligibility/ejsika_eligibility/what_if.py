@@ -3,9 +3,9 @@
 The snapshot of a programme (every household with its current decision) is read as one value of fixed-width
 records packed by PostgreSQL, straight into numpy, in no particular order (the ranking sorts anyway). It is
 read afresh for each question rather than cached: a cache per replica would hold as much as the register and
-need its own invalidation, for an answer that must reflect the decisions made a moment ago. A new rule set is scored by `domain.columns`, the scorer of
-the rule change, over the inputs as the rule change reads them (`household_columns`: packed by PostgreSQL
-when written, no JSON parsed). The answer compares the baseline (the rules and quotas in force) with the
+need its own invalidation, for an answer that must reflect the decisions made a moment ago. A new rule set
+is scored by `domain.columns`, the scorer of the rule change, over the inputs as the rule change reads them
+(`household_columns`: packed by PostgreSQL when written, no JSON parsed). The answer compares the baseline (the rules and quotas in force) with the
 scenario (`domain.what_if`).
 """
 
@@ -48,8 +48,8 @@ _SNAPSHOT = """
   WHERE h.programme = $1
 """
 _RECORD = np.dtype([("household_id", "V16"), ("region", ">i4"), ("held", "?"), ("candidate", "?"),
-                    ("registered_on", ">i4"), ("score", ">f4"), ("desil", ">i2"), ("status", ">i2"), ("components", ">i2"),
-                    ("yearly_amount", ">i8")])
+                    ("registered_on", ">i4"), ("score", ">f4"), ("desil", ">i2"), ("status", ">i2"),
+                    ("components", ">i2"), ("yearly_amount", ">i8")])
 
 
 async def snapshot(conn: asyncpg.Connection, programme: str) -> Snapshot:
@@ -80,7 +80,7 @@ async def rescore(conn: asyncpg.Connection, snap: Snapshot, rules: RuleSet, toda
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Score, desil, status, yearly amount and components count of every household of the snapshot under `rules`:
     the inputs read as columns (`household_columns`, as a rule change reads them) and scored by `domain.columns`."""
-    households = await household_columns.read(conn, rules.programme)
+    households = await household_columns.read_all(conn, rules.programme)
     earned = columns.benefit_columns(rules, len(households), households.member_columns(), today)
     scores = columns.score_columns(households.welfare, rules, earned.count)
     # the inputs come in id order, the snapshot in the table's: each snapshot row finds its household

@@ -118,9 +118,10 @@ class SubscriptionIn(_Strict):
         return event_type
 
 
+# Left out when None (the routes answer with response_model_exclude_none), so optional in the schema.
 class MemberAgeOut(BaseModel):
-    min: int | None
-    max: int | None
+    min: int | None = None
+    max: int | None = None
 
 
 class FilterOut(BaseModel):
@@ -128,7 +129,7 @@ class FilterOut(BaseModel):
     eligible_only: bool
     programmes: list[str]
     enrolment_statuses: list[str]
-    member_age: MemberAgeOut | None
+    member_age: MemberAgeOut | None = None
     school_levels: list[str]
     escalation_kinds: list[str]
 
@@ -149,7 +150,7 @@ class SubscriptionOut(BaseModel):
     filter: FilterOut
     frequency: str
     ready_made: str | None = Field(None, description="The ready-made subscription it was made from, if any.")
-    url: str | None
+    url: str | None = Field(None, description="Where its webhooks go; none for a subscription read from the feed.")
     active: bool
     disabled_reason: str | None = Field(None, description="Why delivery stopped, when the platform stopped it"
                                         " (e.g. the endpoint answered 410 Gone).")

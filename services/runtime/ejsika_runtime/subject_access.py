@@ -12,33 +12,34 @@ from typing import Any
 
 import httpx
 
-# What each service holds on a household, besides its record of processing.
+# What each service holds on a household, besides its record of processing: the reads that show it,
+# named by what they hold.
 HOLDINGS = {
-    "monitoring": "/households/{household_id}/visits",
-    "eligibility": "/households/{household_id}/assessments",
+    "monitoring": {"visits": "/households/{household_id}/visits",
+                   "visit_records": "/households/{household_id}/visit-records"},
+    "eligibility": {"assessments": "/households/{household_id}/assessments",
+                    "decisions": "/households/{household_id}/decisions"},
 }
 
 
-async def _trail(client: httpx.AsyncClient, base: str, household_id: str) -> list[dict[str, Any]]:
-    records, cursor = [], None
+async def _all(client: httpx.AsyncClient, url: str, params: dict[str, Any] | None = None) -> list[Any] | None:
+    """Every item a read answers, following its pages to the end; None when it knows no such household."""
+    items, cursor = [], None
     while True:
-        params = {"household_id": household_id, "limit": 1000, **({"cursor": cursor} if cursor else {})}
-        answer = await client.get(f"{base}/processing-records", params=params)
+        answer = await client.get(url, params={**(params or {}), **({"cursor": cursor} if cursor else {})})
         if answer.status_code == 404:
-            return records
+            return None if cursor is None and not items else items
         answer.raise_for_status()
         page = answer.json()
-        records += page["items"]
+        if isinstance(page, list):  # a read that is not paged answers everything at once
+            return page
+        items += page["items"]
         if not (cursor := page["next_cursor"]):
-            return records
+            return items
 
 
-async def _holding(client: httpx.AsyncClient, base: str, path: str, household_id: str) -> Any:
-    answer = await client.get(base + path.format(household_id=household_id))
-    if answer.status_code == 404:
-        return None
-    answer.raise_for_status()
-    return answer.json()
+async def _trail(client: httpx.AsyncClient, base: str, household_id: str) -> list[dict[str, Any]]:
+    return await _all(client, f"{base}/processing-records", {"household_id": household_id, "limit": 1000}) or []
 
 
 async def subject_access(nik: str, token: str, urls: dict[str, str]) -> dict[str, Any]:
@@ -56,6 +57,7 @@ async def subject_access(nik: str, token: str, urls: dict[str, str]) -> dict[str
                     continue
                 held: dict[str, Any] = {"processing_records": await _trail(client, base, household_id)}
                 if service in HOLDINGS:
-                    held["holds"] = await _holding(client, base, HOLDINGS[service], household_id)
+                    held["holds"] = {what: await _all(client, base + path.format(household_id=household_id))
+                                     for what, path in HOLDINGS[service].items()}
                 report["services"].setdefault(service, {})[household_id] = held
         return report

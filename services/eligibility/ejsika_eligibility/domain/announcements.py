@@ -93,7 +93,8 @@ def told(households: Households, decided: Decided, rules: RuleSet, rows: np.ndar
     fixed = {kind: proposed_exit(kind, None, rules, Context(active=True)) for kind in ("mandiri", "alamiah")}
     for row, code in zip(rows.tolist(), decided.exit[rows].tolist()):
         kind = EXITS[code]
-        exit_ = proposed_exit(None, escalations[row], rules, Context(active=True)) if kind == "paksa" else fixed.get(kind)
+        exit_ = (proposed_exit(None, escalations[row], rules, Context(active=True)) if kind == "paksa"
+                 else fixed.get(kind))
         exits.append(None if exit_ is None else json.dumps(exit_, separators=(",", ":")))
     scores = decided.scores
     status = np.asarray(STATUSES, dtype=object)[scores.status[rows]]

@@ -4,6 +4,9 @@ Same rules as `assessment.assess`, on numpy arrays instead of one household: a u
 two to equal results on random households. A frame is any mapping from a column name to an
 array-like (a dict of numpy arrays, a polars DataFrame...): one column per indicator of the rule
 set, a float with NaN (or None) where not observed, booleans as 1.0/0.0.
+
+`decide` makes whole decisions (components, graduation, proposed exit, fingerprint) for a rule change;
+what-if needs only the score and the benefits, and uses the same `score_columns` and `benefit_columns`.
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ from ejsika_contracts.events.household import WelfareIndicators
 DEFAULTS = Path(__file__).parent.parent / "rule_sets"
 TOTAL_POINTS = 100
 DESIL_CUTS = 9  # ten desil, nine boundaries between them
+MAX_VERSION = 2**31 - 1  # stored as a PostgreSQL integer
 
 # The indicators a rule set may weigh: the fields of WelfareIndicators, numeric ones scored by bands.
 INDICATORS: dict[str, bool] = {  # name -> numeric
@@ -110,7 +111,7 @@ class Component(_Strict):
 
 class RuleSet(_Strict):
     programme: str = Field(pattern=r"^[a-z][a-z0-9-]{1,31}$")
-    version: int = Field(ge=1)
+    version: int = Field(ge=1, le=MAX_VERSION)
     title: str = Field(default="", max_length=200)
     indicators: dict[str, Indicator] = Field(min_length=1)
     min_observed: int = Field(ge=0)

@@ -33,6 +33,9 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
         database_url=database_url, kafka_bootstrap=kafka_bootstrap, http_port=free_port(),
         demo_webhook_url=receiver.url, demo_webhook_secret=secret, delivery_poll_interval_s=0.5,
         auth_issuer=auth_issuer,
+        # one consumer per topic (it consumes four): a consumer per partition would be 24 members
+        # joining one group, rebalance after rebalance, before the first event is read
+        consumer_concurrency=1,
     )
     service = compose(settings, name)
     app = service.app()
@@ -53,7 +56,7 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
                 "SELECT event_id::text FROM deliveries WHERE id = ANY($1::uuid[])", sent)}
             return ids if str(eligible.id) in ids else None
 
-        ids = await wait_for(delivered_ids, timeout=60)
+        ids = await wait_for(delivered_ids, timeout=120)
         assert str(not_eligible.id) not in ids and str(elsewhere.id) not in ids
 
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test")

@@ -64,6 +64,7 @@ from typing import Any, get_args
 from uuid import UUID, uuid5
 
 from ejsika_contracts import WelfareIndicators
+from ejsika_runtime.programme_time import programme_today
 
 from .domain.regions import VILLAGES
 
@@ -471,7 +472,7 @@ def read_households(lines: Iterable[str], *, today: date | None = None) -> Itera
     if header is None:
         raise RegisterFileError("the file is empty: a header row is required")
     at = _Columns(header)
-    today = today or date.today()
+    today = today or programme_today()
     id_index = at.of["id_dtks"]
     current: _Household | None = None
     first_row = 0

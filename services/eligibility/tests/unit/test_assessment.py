@@ -14,7 +14,7 @@ from ejsika_eligibility.domain.assessment import (
     birthday,
     next_review,
 )
-from ejsika_eligibility.domain.rules import INDICATORS, defaults
+from ejsika_eligibility.domain.rules import INDICATORS, defaults, load
 
 RULES = {r.programme: r for r in defaults()}["jamsosratu"]
 TODAY = date(2026, 11, 28)
@@ -87,6 +87,23 @@ def test_desil_follows_the_cuts_and_entry_needs_a_component():
                "no_electricity": True}
     decision = assess(household(welfare, [HEAD, member("2015-01-01", in_school=True)]), RULES, TODAY)
     assert decision.score == 48 and decision.desil == 5 and decision.status == "not_eligible"
+
+
+def test_entry_holds_at_the_entry_desils_cut_exactly_and_not_a_point_below():
+    # 48 points (as above); the fourth cut (the last desil that enters) set at 48, then at 49
+    welfare = {**PROSPEROUS, "earth_or_bamboo_floor": True, "no_private_toilet": True, "unprotected_water": True,
+               "protein_at_most_weekly": True, "at_most_two_meals_a_day": True, "cannot_pay_clinic": True,
+               "no_electricity": True}
+    inputs = household(welfare, [HEAD, member("2015-01-01", in_school=True)])
+
+    def with_fourth_cut(cut: float):
+        cuts = [80, 70, 60, cut, 40, 32, 25, 18, 10]
+        return load({**RULES.document(), "desil": cuts})
+
+    at_cut, below_cut = assess(inputs, with_fourth_cut(48), TODAY), assess(inputs, with_fourth_cut(49), TODAY)
+    assert RULES.entry.max_desil == 4
+    assert (at_cut.score, at_cut.desil, at_cut.status) == (48, 4, "eligible")
+    assert (below_cut.desil, below_cut.status) == (5, "not_eligible")
 
 
 def test_components_by_age_on_the_day_in_the_files_order_at_most_four_with_their_amounts():

@@ -20,6 +20,8 @@ import hmac
 from dataclasses import dataclass
 from datetime import date
 
+from ejsika_runtime.programme_time import programme_today
+
 from .regions import is_district
 
 NIK_BIRTH_DATE_MISMATCH = "nik_birth_date_mismatch"
@@ -72,7 +74,7 @@ def read_nik(value: str, today: date | None = None, *, born: date | None = None)
     day, month, yy = int(value[6:8]), int(value[8:10]), int(value[10:12])
     sex = "F" if day > 40 else "M"
     century = born.year // 100 * 100 if born is not None else None
-    birth = _date_in_century(yy, month, day - 40 if sex == "F" else day, today or date.today(), century)
+    birth = _date_in_century(yy, month, day - 40 if sex == "F" else day, today or programme_today(), century)
     if birth is None:
         raise InvalidIdentifier("nik_birth_date", "NIK holds no possible birth date")
     return NikFacts(region=value[:6], birth_date=birth, sex=sex)
@@ -85,7 +87,7 @@ def check_kk(value: str, today: date | None = None) -> None:
     if not is_district(value[:6]):
         raise InvalidIdentifier("kk_district", "No. KK is not valid: no district has its first six digits")
     day, month, yy = int(value[6:8]), int(value[8:10]), int(value[10:12])
-    if _date_in_century(yy, month, day, today or date.today(), None) is None:
+    if _date_in_century(yy, month, day, today or programme_today(), None) is None:
         raise InvalidIdentifier("kk_issue_date", "No. KK holds no valid issue date")
 
 

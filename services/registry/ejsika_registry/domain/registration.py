@@ -7,6 +7,7 @@ from datetime import date
 from uuid import UUID
 
 from ejsika_contracts import HouseholdMember, HouseholdRegisteredDataV2, HouseholdRegisteredV2
+from ejsika_runtime.programme_time import programme_today
 
 from .identifiers import InvalidIdentifier, check_kk, read_nik
 from .regions import RegionError, check_village_code, programme_for
@@ -34,7 +35,7 @@ class RegistrationRejected(ValueError):
 
 def check_registration(data: HouseholdRegisteredDataV2, today: date | None = None) -> list[tuple[str, ...]]:
     """Every rule at once; the answer is the data-quality flags of each member, in order."""
-    today = today or date.today()
+    today = today or programme_today()
     broken: list[Violation] = []
     try:
         check_village_code(data.region_code)

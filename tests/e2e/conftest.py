@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import subprocess
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,7 @@ from ejsika_runtime.demo.launcher import (
     local_keys, new_webhook_secret, start_receiver, start_services, stop, subscribe_demo_agency, wait_ready,
 )
 from ejsika_runtime.embedded import free_port
+from ejsika_runtime.testing import eventually  # noqa: F401 (the e2e tests import it from here)
 
 # Who acts in each role in these tests (the demo people and clients of the realm).
 ACTORS = {
@@ -107,18 +107,6 @@ def query(database_url: str, sql: str, *args) -> list[asyncpg.Record]:
             await conn.close()
 
     return asyncio.run(fetch())
-
-
-def eventually(check, timeout: float = 60, interval: float = 0.5):
-    """Poll `check` until it returns a truthy value; fail with its last value after `timeout`."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met after {timeout}s; last value: {value!r}")
-        time.sleep(interval)
 
 
 def activate(platform: Platform, household_id: str, programme: str) -> None:

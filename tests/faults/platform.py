@@ -29,6 +29,7 @@ from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ejsika_runtime.auth_tokens import Bearer
 from ejsika_runtime.demo.launcher import start_services, wait_ready
+from ejsika_runtime.testing import eventually
 
 from .ledger import Receipt
 
@@ -253,11 +254,5 @@ def wait_for_lock_wait(session: Session, query_start: str, application: str | No
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 120, interval: float = 0.5) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not reached in {timeout:.0f}s (last: {value!r})")
-        time.sleep(interval)
+    """`eventually`, with the longer patience a fault's recovery needs."""
+    return eventually(check, timeout, interval)

@@ -6,7 +6,11 @@ source for tests of pure request handling, where starting Keycloak would test no
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import time
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import jwt
@@ -42,3 +46,28 @@ class LocalIdentity:
             raise jwt.PyJWKClientError("unknown kid")
         jwk = jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key(), as_dict=True)
         return jwt.PyJWK.from_dict({**jwk, "kid": KEY_ID}, algorithm="RS256")
+
+
+def eventually(check: Callable[[], Any], timeout: float = 60, interval: float = 0.5) -> Any:
+    """Poll `check` until it returns a truthy value; fail with its last value after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met after {timeout}s; last value: {value!r}")
+        time.sleep(interval)
+
+
+def promtool(*args: str, input: str | bytes) -> subprocess.CompletedProcess:
+    """Run Prometheus' `promtool` (on PATH, or where `go install` puts it) on `input`.
+
+    Tests of metrics run it rather than a Python re-implementation of its checks: it is the tool
+    operators and CI judge the exposition with. Install it with
+    `go install github.com/prometheus/prometheus/cmd/promtool@latest`.
+    """
+    found = shutil.which("promtool") or shutil.which("promtool", path=str(Path.home() / "go" / "bin"))
+    if found is None:
+        raise AssertionError("promtool is not installed: go install github.com/prometheus/prometheus/cmd/promtool@latest")
+    return subprocess.run([found, *args], input=input, capture_output=True, text=isinstance(input, str))

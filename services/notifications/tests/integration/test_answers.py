@@ -10,8 +10,6 @@ agency claim as the realm's agency clients do.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from uuid import UUID, uuid4
 
 import httpx
@@ -26,7 +24,7 @@ from ejsika_notifications.metrics import AnswerMetrics
 from ejsika_runtime import scopes
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
-from ejsika_runtime.testing import ISSUER, LocalIdentity
+from ejsika_runtime.testing import ISSUER, LocalIdentity, promtool
 
 pytestmark = pytest.mark.infra
 
@@ -281,7 +279,6 @@ def test_the_answer_metrics_pass_promtool():
     metrics = AnswerMetrics(registry)
     metrics.answers.labels(EDUCATION.code).inc()
     metrics.time_to_answer.labels(EDUCATION.code).observe(3600)
-    promtool = shutil.which("promtool") or "/root/go/bin/promtool"
-    checked = subprocess.run([promtool, "check", "metrics"], input=generate_latest(registry), capture_output=True)
+    checked = promtool("check", "metrics", input=generate_latest(registry))
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout.strip() == b"" and checked.stderr.strip() == b""

@@ -1,6 +1,7 @@
 from prometheus_client import CollectorRegistry, generate_latest
 
 from ejsika_notifications.metrics import DeliveryMetrics
+from ejsika_runtime.testing import promtool
 
 
 def test_pending_is_reported_per_agency_and_drops_to_zero_when_drained():
@@ -27,8 +28,6 @@ def test_delivery_series_are_labelled_by_agency_never_by_subscription():
 
 
 def test_sent_attempts_and_latency_are_per_agency_and_promtool_clean(tmp_path):
-    import shutil
-    import subprocess
 
     registry = CollectorRegistry()
     metrics = DeliveryMetrics(registry)
@@ -41,6 +40,5 @@ def test_sent_attempts_and_latency_are_per_agency_and_promtool_clean(tmp_path):
     assert 'ejsika_notifications_sent_total{agency="dinas-pendidikan",channel="webhook"} 100.0' in text
     assert 'ejsika_webhook_message_seconds_count{agency="dinas-pendidikan"} 1.0' in text
     assert 'ejsika_webhook_messages_failed_total{agency="dinas-kesehatan",reason="gone"} 1.0' in text
-    promtool = shutil.which("promtool") or "/root/go/bin/promtool"
-    checked = subprocess.run([promtool, "check", "metrics"], input=text, capture_output=True, text=True)
+    checked = promtool("check", "metrics", input=text)
     assert checked.returncode == 0, checked.stdout + checked.stderr

@@ -4,8 +4,6 @@ systemic rather than poison, and how a household's events wait behind its dead l
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 import uuid
 from pathlib import Path
 
@@ -19,9 +17,9 @@ from ejsika_contracts import VISIT, VisitScheduled, VisitScheduledData
 from ejsika_runtime.consumer import systemic, transient
 from ejsika_runtime.holds import REPLAYED_FOR, REPLAYED_FROM, Arrival, Holds, Verdict, letter_of
 from ejsika_runtime.metrics import RuntimeMetrics
+from ejsika_runtime.testing import promtool
 
 ALERTS = Path(__file__).parents[4] / "deploy" / "prometheus" / "alerts.yml"
-PROMTOOL = shutil.which("promtool") or "promtool"
 
 
 def server_error(sqlstate: str) -> asyncpg.PostgresError:
@@ -150,7 +148,7 @@ def exposition() -> str:
 
 
 def test_the_pause_metrics_pass_promtool_and_an_alert_watches_them():
-    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition(), capture_output=True, text=True)
+    checked = promtool("check", "metrics", input=exposition())
     assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), checked
     rules = {rule["alert"]: rule["expr"] for group in YAML(typ="safe").load(ALERTS.read_text())["groups"]
              for rule in group["rules"]}

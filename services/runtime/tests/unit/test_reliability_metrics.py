@@ -4,17 +4,15 @@ series the runtime really exposes (an alert on a misspelt metric never fires).""
 from __future__ import annotations
 
 import re
-import shutil
-import subprocess
 from pathlib import Path
 
 from prometheus_client import CollectorRegistry, generate_latest
 from ruamel.yaml import YAML
 
 from ejsika_runtime.metrics import RuntimeMetrics
+from ejsika_runtime.testing import promtool
 
 ALERTS = Path(__file__).parents[4] / "deploy" / "prometheus" / "alerts.yml"
-PROMTOOL = shutil.which("promtool") or "promtool"
 
 
 def exposition() -> str:
@@ -29,12 +27,12 @@ def exposition() -> str:
 
 
 def test_the_metrics_pass_promtool():
-    checked = subprocess.run([PROMTOOL, "check", "metrics"], input=exposition(), capture_output=True, text=True)
+    checked = promtool("check", "metrics", input=exposition())
     assert checked.returncode == 0 and not checked.stdout.strip() and not checked.stderr.strip(), checked
 
 
 def test_the_alert_rules_load_and_the_reliability_alerts_watch_exposed_series():
-    checked = subprocess.run([PROMTOOL, "check", "rules", str(ALERTS)], capture_output=True, text=True)
+    checked = promtool("check", "rules", str(ALERTS), input="")
     assert checked.returncode == 0, checked.stdout + checked.stderr
 
     rules = {rule["alert"]: rule["expr"] for group in YAML(typ="safe").load(ALERTS.read_text())["groups"]

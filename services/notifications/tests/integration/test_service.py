@@ -44,6 +44,9 @@ async def test_an_eligible_family_on_the_topic_is_delivered_to_the_demo_agency(
 
     async with contextlib.AsyncExitStack() as stack:
         await stack.enter_async_context(app.router.lifespan_context(app))
+        # The demo subscription is made by the delivery loop once the service runs: an event matched
+        # before it exists is, rightly, told to no one.
+        await wait_for(lambda: service.pool.fetchval("SELECT count(*) FROM subscriptions"), timeout=60)
         await producer.start()
         stack.push_async_callback(producer.stop)
         for event in (eligible, not_eligible, elsewhere):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +28,8 @@ from .ledger import Findings, run_check
 from .platform import SERVICES, FaultPlatform, Receiver
 
 OUTCOMES: list[report.Outcome] = []
-TABLE_FILE = Path(os.environ.get("EJSIKA_FAULTS_TABLE", "/tmp/ejsika-faults-table.md"))
+# the system temporary folder unless told: the table is a run's output, not a file of the repository
+TABLE_FILE = Path(os.environ.get("EJSIKA_FAULTS_TABLE", Path(tempfile.gettempdir()) / "ejsika-faults-table.md"))
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

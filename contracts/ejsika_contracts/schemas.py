@@ -1,7 +1,8 @@
 """Frozen JSON Schemas of every event version, and the check that a change stays readable.
 
-`python -m ejsika_contracts.schemas --write` writes a schema for each new event version. A
-committed schema is never rewritten: a breaking change is a new event version.
+`python -m ejsika_contracts.schemas --write` writes a schema for each new event version, and
+extends a committed one only with compatible changes (new optional fields): a breaking change is
+refused there and must be a new event version.
 """
 
 from __future__ import annotations
@@ -79,19 +80,30 @@ def _compare(old, new, old_defs, new_defs, path, problems) -> None:
             _compare(option, match, old_defs, new_defs, path, problems)
 
 
-def write_missing() -> list[Path]:
-    SCHEMA_DIR.mkdir(exist_ok=True)
-    written = []
+def write(schema_dir: Path = SCHEMA_DIR) -> tuple[list[str], list[str]]:
+    """Freeze new versions and extend committed ones compatibly; answer what was written and what was refused."""
+    schema_dir.mkdir(exist_ok=True)
+    written, refused = [], []
     for cls in ALL_EVENTS:
-        path = schema_path(cls)
-        if not path.exists():
-            path.write_text(render(schema_of(cls)))
-            written.append(path)
-    return written
+        path = schema_dir / schema_path(cls).name
+        text = render(schema_of(cls))
+        if path.exists():
+            if path.read_text() == text:
+                continue
+            breaking = breaking_changes(json.loads(path.read_text()), schema_of(cls))
+            if breaking:
+                refused.append(f"{path.name}: {'; '.join(breaking)} (publish a new version of the event)")
+                continue
+        path.write_text(text)
+        written.append(path.name)
+    return written, refused
 
 
 if __name__ == "__main__":
     if "--write" not in sys.argv:
         sys.exit("usage: python -m ejsika_contracts.schemas --write")
-    for path in write_missing():
-        print(f"wrote {path.name}")
+    written, refused = write()
+    for name in written:
+        print(f"wrote {name}")
+    if refused:
+        sys.exit("refused, breaking:\n" + "\n".join(refused))

@@ -10,7 +10,7 @@ import pytest
 from pydantic import ValidationError
 
 from ejsika_contracts import ALL_EVENTS, HOUSEHOLD, TOPICS, Event, HouseholdRegistered, Member, Topic, topic_of
-from ejsika_contracts.schemas import SCHEMA_DIR, breaking_changes, render, schema_of, schema_path
+from ejsika_contracts.schemas import SCHEMA_DIR, breaking_changes, render, schema_of, schema_path, write
 
 
 @pytest.mark.parametrize("event", ALL_EVENTS, ids=lambda cls: cls.schema_name())
@@ -403,3 +403,21 @@ def _registered() -> dict:
             "welfare": {},
         },
     }
+
+
+def test_writing_extends_a_committed_schema_compatibly_and_refuses_a_breaking_change(tmp_path):
+    for cls in ALL_EVENTS:
+        (tmp_path / schema_path(cls).name).write_text(render(schema_of(cls)))
+    name = schema_path(HouseholdRegistered).name
+    older = schema_of(HouseholdRegistered)
+    del older["$defs"]["Member"]["properties"]["disability"]  # the committed one lacks a field added since
+    (tmp_path / name).write_text(render(older))
+    assert write(tmp_path) == ([name], [])
+    assert (tmp_path / name).read_text() == render(schema_of(HouseholdRegistered))
+
+    newer = schema_of(HouseholdRegistered)
+    newer["$defs"]["Member"]["properties"]["phone"] = {"type": "string"}  # a field the model no longer has
+    (tmp_path / name).write_text(render(newer))
+    written, refused = write(tmp_path)
+    assert written == [] and len(refused) == 1 and "phone: removed" in refused[0]
+    assert (tmp_path / name).read_text() == render(newer), "a breaking change leaves the committed schema as it was"

@@ -77,6 +77,7 @@ class HouseholdRegistered(Event):
 # after the change: a consumer can refuse to apply an older state over a newer one.
 
 NikStatus = Literal["verified", "pending", "unmatched"]
+HealthInsurance = Literal["pbi_jkn", "jkn_contributory", "none"]
 
 
 class HouseholdMember(Contract):
@@ -95,6 +96,10 @@ class HouseholdMember(Contract):
     in_school: bool = False
     pregnant: bool = False
     disability: bool = False
+    health_insurance: HealthInsurance | None = Field(
+        default=None, exclude_if=lambda cover: cover is None,
+        description="The member's JKN cover: pbi_jkn (contributions paid by the state), jkn_contributory, or none "
+                    "(outside JKN). Health data. Left out when not recorded.")
     quality_flags: tuple[str, ...] = Field(
         default=(), exclude_if=lambda flags: not flags,
         description="Set by the registry, for an operator to review, e.g. nik_birth_date_mismatch. Left out when none.")

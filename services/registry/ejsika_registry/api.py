@@ -148,6 +148,8 @@ class MemberOut(BaseModel):
     in_school: bool
     pregnant: bool
     disability: bool
+    health_insurance: Literal["pbi_jkn", "jkn_contributory", "none"] | None = Field(
+        default=None, description="The member's JKN cover; null while not recorded.")
     quality_flags: list[str] = Field(description="What in the member's data an operator should review, "
                                                  "e.g. nik_birth_date_mismatch, nik_sex_mismatch.")
 

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Header, Response
 from pydantic import BaseModel, Field
 
 from ejsika_contracts import Contract, RelationChange, WelfareIndicators
-from ejsika_contracts.events.household import EndKind, NikStatus, Relation
+from ejsika_contracts.events.household import EndKind, HealthInsurance, NikStatus, Relation
 from ejsika_contracts.values import KkNumber, Nik, VillageCode
 from ejsika_runtime import scopes, versions
 from ejsika_runtime.access import Caller
@@ -104,13 +104,15 @@ class MemberCorrection(Contract):
     in_school: bool | None = None
     pregnant: bool | None = None
     disability: bool | None = None
+    health_insurance: HealthInsurance | None = Field(
+        default=None, description="The member's JKN cover; null: no longer known.")
     relation: Relation | None = None
     reason: str | None = Field(default=None, max_length=500, description="Why, for the history.")
 
     def fields(self) -> dict:
         given = self.model_dump(exclude_unset=True, exclude={"reason"})
         for name, value in given.items():
-            if value is None and name != "nik":
+            if value is None and name not in ("nik", "health_insurance"):
                 raise Problem(422, f"{name} cannot be removed", errors=[FieldError(field=name, rule="required")])
         return given
 

@@ -18,11 +18,11 @@ from .domain.identifiers import nik_digest
 # The fields of a household that are personal data, as named in the record of processing.
 PERSONAL_FIELDS = ("kk_number", "address", "welfare", "members.nik", "members.name", "members.sex",
                    "members.birth_date", "members.relation", "members.in_school", "members.pregnant",
-                   "members.disability", "members.quality_flags", "members.nik_status")
+                   "members.disability", "members.health_insurance", "members.quality_flags", "members.nik_status")
 
 
 MEMBER_COLUMNS = ("member_id", "nik", "nik_status", "name", "sex", "birth_date", "relation", "in_school",
-                  "pregnant", "disability", "quality_flags")
+                  "pregnant", "disability", "health_insurance", "quality_flags")
 HOUSEHOLD_FIELDS = ("programme", "region_code", "kk_number", "address", "welfare", "status", "score", "rule_set")
 
 
@@ -85,11 +85,13 @@ async def add_members(conn: asyncpg.Connection, members: Sequence[tuple[UUID, in
         "members",
         records=[
             (hid, position, m.member_id, m.nik, nik_digest(nik_key, m.nik) if m.nik else None, m.nik_status, m.name,
-             m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability, list(m.quality_flags), kecamatan)
+             m.sex, m.birth_date, m.relation, m.in_school, m.pregnant, m.disability, m.health_insurance,
+             list(m.quality_flags), kecamatan)
             for hid, position, m, kecamatan in members
         ],
         columns=["household_id", "position", "member_id", "nik", "nik_digest", "nik_status", "name", "sex",
-                 "birth_date", "relation", "in_school", "pregnant", "disability", "quality_flags", "kecamatan"],
+                 "birth_date", "relation", "in_school", "pregnant", "disability", "health_insurance", "quality_flags",
+                 "kecamatan"],
     )
 
 

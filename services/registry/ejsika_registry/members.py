@@ -103,11 +103,12 @@ async def update_member(uow: UnitOfWork, household_id: UUID, member_id: UUID, ex
     try:
         await uow.conn.execute(
             "UPDATE members SET nik = $2, nik_digest = $3, nik_status = $4, name = $5, sex = $6, birth_date = $7,"
-            " relation = $8, in_school = $9, pregnant = $10, disability = $11, quality_flags = $12"
+            " relation = $8, in_school = $9, pregnant = $10, disability = $11, quality_flags = $12,"
+            " health_insurance = $13"
             " WHERE member_id = $1 AND ended_at IS NULL",
             member_id, member.nik, nik_digest(nik_key, member.nik) if member.nik else None, member.nik_status,
             member.name, member.sex, member.birth_date, member.relation, member.in_school, member.pregnant,
-            member.disability, list(member.quality_flags))
+            member.disability, list(member.quality_flags), member.health_insurance)
     except asyncpg.UniqueViolationError:
         raise ConcurrentChange() from None
     if {"name", "birth_date", "nik"} & set(changed):

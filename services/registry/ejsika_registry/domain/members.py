@@ -23,7 +23,8 @@ Members = Mapping[str, Mapping[str, Any]]  # the active members, by member id
 
 HEAD = "head"
 # What a correction may change; the relation to or from the head changes with the head.
-CORRECTABLE = ("name", "sex", "birth_date", "nik", "nik_status", "in_school", "pregnant", "disability", "relation")
+CORRECTABLE = ("name", "sex", "birth_date", "nik", "nik_status", "in_school", "pregnant", "disability",
+               "health_insurance", "relation")
 
 
 def as_member(state: Mapping[str, Any]) -> HouseholdMember:

@@ -415,3 +415,41 @@ async def test_each_change_can_be_read_back_as_of_before_it(registry):
         assert past["members"] == {m["member_id"]: m for m in then["members"]}, f"as of version {then['version']}"
     moved_to = await as_of(registry, UUID(other["id"]), seen[4][0])
     assert len(moved_to["members"]) == 1, "the target without the member who moved in later"
+
+
+async def test_a_members_health_cover_is_registered_corrected_and_forgotten_with_its_history(registry):
+    head = person("head", "M", years_ago(45), health_insurance="none")
+    (state,) = await registry.register(members=[head, person("spouse", "F", years_ago(40))])
+    household = history.jsonable(state)
+    hid = household["id"]
+    uncovered, spouse = by_relation(household, "head"), by_relation(household, "spouse")
+    assert (uncovered["health_insurance"], spouse["health_insurance"]) == ("none", None)
+    (registered,) = await events_of(registry, "household.registered")
+    covers = [m.get("health_insurance", "left out") for m in registered["data"]["members"]]
+    assert covers == ["none", "left out"], "an unrecorded cover is left out of the event, not sent as null"
+
+    def head_of(answer) -> dict:
+        return next(m for m in answer.json()["members"] if m["relation"] == "head")
+
+    async with registry.client("operator") as http:
+        path = f"/households/{hid}/members/{uncovered['member_id']}"
+        enrolled = await http.patch(path, headers=tag(household), json={"health_insurance": "pbi_jkn",
+                                                                       "reason": "didaftarkan PBI-JKN"})
+        assert enrolled.status_code == 200, enrolled.text
+        assert head_of(enrolled)["health_insurance"] == "pbi_jkn"
+        forgotten = await http.patch(path, headers={"If-Match": enrolled.headers["etag"]},
+                                     json={"health_insurance": None})
+        assert forgotten.status_code == 200, forgotten.text
+        assert head_of(forgotten)["health_insurance"] is None
+        refused = await http.patch(path, headers={"If-Match": forgotten.headers["etag"]},
+                                   json={"health_insurance": "bpjs-gold"})
+        assert refused.status_code == 422 and "bpjs-gold" not in refused.text
+        items = await history_of(http, hid)
+
+    field = f"members/{uncovered['member_id']}"
+    covers = [(i["changes"][field]["old"]["health_insurance"], i["changes"][field]["new"]["health_insurance"])
+              for i in items if i["change"] == "member_updated"]
+    assert covers == [("none", "pbi_jkn"), ("pbi_jkn", None)]
+    updates = await events_of(registry, "member.updated")
+    assert [(e["data"]["changed"], e["data"]["member"].get("health_insurance")) for e in updates] == [
+        (["health_insurance"], "pbi_jkn"), (["health_insurance"], None)]

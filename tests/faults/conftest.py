@@ -25,6 +25,7 @@ from ejsika_runtime.embedded import free_port
 
 from . import report
 from .ledger import Findings, run_check
+from .partition import Blackhole
 from .platform import SERVICES, FaultPlatform, Receiver
 
 OUTCOMES: list[report.Outcome] = []
@@ -53,8 +54,46 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 @pytest.fixture(scope="session")
+def broker_forwarder(infrastructure: Any) -> Iterator[Blackhole | None]:
+    """A forwarder in front of a second listener of the session's broker (PROXIED), which the broker
+    advertises at the forwarder's port: Kafka clients follow the advertised listeners, so a service
+    bootstrapped at the forwarder reaches the broker only through it, and a cut partitions it.
+
+    A KRaft broker's advertised listeners cannot change while it runs: the broker restarts once with
+    the listener, before the platform starts. None when Kafka is external (EJSIKA_KAFKA_BOOTSTRAP).
+    """
+    kafka = infrastructure._kafka  # noqa: SLF001 - the session's own embedded broker
+    if kafka is None:
+        yield None
+        return
+    forwarder = Blackhole("127.0.0.1", free_port())
+    write = kafka._write_config  # noqa: SLF001
+
+    def with_proxied_listener() -> Path:
+        props = write()
+        extra = {"listeners=": f",PROXIED://127.0.0.1:{forwarder.port}",
+                 "advertised.listeners=": f",PROXIED://{forwarder.address}",
+                 "listener.security.protocol.map=": ",PROXIED:PLAINTEXT"}
+        lines = props.read_text().splitlines()
+        for start, added in extra.items():
+            [at] = [n for n, line in enumerate(lines) if line.startswith(start)]
+            lines[at] += added
+        props.write_text("\n".join(lines) + "\n")
+        return props
+
+    kafka._write_config = with_proxied_listener  # noqa: SLF001 - kept for the broker's later restarts
+    kafka.stop()
+    kafka.start()
+    forwarder.start()
+    try:
+        yield forwarder
+    finally:
+        forwarder.stop()
+
+
+@pytest.fixture(scope="session")
 def fault_platform(database_url: str, service_database_urls: dict[str, str], kafka_bootstrap: str,
-                   auth_issuer: str, tokens: Any, infrastructure: Any,
+                   auth_issuer: str, tokens: Any, infrastructure: Any, broker_forwarder: Blackhole | None,
                    tmp_path_factory: pytest.TempPathFactory) -> Iterator[FaultPlatform]:
     env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": kafka_bootstrap,
            "EJSIKA_AUTH_ISSUER": auth_issuer, **local_keys(), "EJSIKA_WEBHOOKS_ALLOW_PRIVATE": "true",

@@ -28,7 +28,7 @@ from fastapi import FastAPI, Request, Response
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from ejsika_runtime.auth_tokens import Bearer
-from ejsika_runtime.demo.launcher import start_services, wait_ready
+from ejsika_runtime.demo.launcher import start_services, stop, wait_ready
 from ejsika_runtime.testing import eventually
 
 from .ledger import Receipt
@@ -116,6 +116,20 @@ class FaultPlatform:
     def restart(self, service: str, timeout: float = 120) -> None:
         self.processes.update(start_services(self.env, {service: self.ports[service]}, self.log_dir, self.service_env))
         wait_ready({service: self.ports[service]}, self.processes, timeout=timeout)
+
+    def reroute(self, service: str, env: dict[str, str], timeout: float = 120) -> None:
+        """Stop `service` cleanly and start it again with `env` as its own (e.g. its database and
+        broker through a forwarder): set-up of a scenario, not its fault."""
+        stop([self.processes[service]])
+        self.service_env[service] = env
+        self.restart(service, timeout)
+
+    def ready(self, service: str) -> bool | None:
+        """The service's /readyz: True (200), False (503), None (no answer within 5 s)."""
+        try:
+            return httpx.get(f"http://127.0.0.1:{self.ports[service]}/readyz", timeout=5).status_code == 200
+        except httpx.HTTPError:
+            return None
 
     def pause(self, service: str) -> None:
         os.kill(self.processes[service].pid, signal.SIGSTOP)

@@ -23,6 +23,7 @@ from ejsika_runtime.demo.synthetic import Families
 
 from .conftest import assert_clean, record, settle
 from .ledger import read_topics
+from .partition import Blackhole, host_and_port, through
 from .platform import (
     FaultPlatform, Session, outbox_rows, record_visits, register, release_relay_lead, take_relay_lead,
     wait_for_lock_wait, wait_until,
@@ -110,6 +111,10 @@ def test_registry_killed_between_publish_and_delete(fault_platform: FaultPlatfor
         release_relay_lead(session, "registry")
         # The relay leads, publishes every row, and waits to delete them: Kafka has them now.
         wait_for_lock_wait(session, "DELETE FROM outbox")
+        # Seen, not assumed: a relay deleting before Kafka acknowledges would wait here with nothing sent.
+        homes = {uuid.UUID(h) for h in households}
+        wait_until(lambda: len({r["_key"] for r in asyncio.run(read_topics(
+            platform.kafka_bootstrap, [HOUSEHOLD.name], homes)).get(HOUSEHOLD.name, [])}) == len(homes), timeout=30)
         platform.kill("registry")
         # The dead process's DELETE would still run once the rows are free: end it as the crash would.
         session.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
@@ -258,6 +263,71 @@ def test_service_cut_off_from_the_database(fault_platform: FaultPlatform):
     findings, recovered = settle(platform, households, visits, started=started)
     assert_clean(record("eligibility cut off from PostgreSQL 20 s", offered(households, visits),
                         f"{cut} sessions of eligibility ended", findings, recovered))
+
+
+PARTITION_S = 45
+# The service's own limits, below the cut (60 s by default), so that the cut takes the paths they guard:
+# a statement unanswered is cancelled, a session idle inside its transaction is ended by the server.
+SHORT_TIMEOUTS = {"EJSIKA_DB_COMMAND_TIMEOUT_S": "10", "EJSIKA_DB_IDLE_IN_TRANSACTION_TIMEOUT_S": "10"}
+
+
+def test_service_partitioned_from_the_broker_and_the_database(fault_platform: FaultPlatform,
+                                                              broker_forwarder: Blackhole | None):
+    """Eligibility reaches PostgreSQL and Kafka through forwarders (partition.py) that go silent for
+    45 s while registrations flow: its connections stay open and nothing answers on them. It reports
+    not ready while cut and ready after, without a restart, and the ledger finds nothing lost or doubled."""
+    platform, service = fault_platform, "eligibility"
+    own = dict(platform.service_env[service])
+    database = Blackhole(*host_and_port(own["EJSIKA_DATABASE_URL"])).start()
+    forwarders = [database] + ([broker_forwarder] if broker_forwarder is not None else [])
+    routed = {**own, **SHORT_TIMEOUTS, "EJSIKA_DATABASE_URL": through(own["EJSIKA_DATABASE_URL"], database)}
+    if broker_forwarder is not None:
+        routed["EJSIKA_KAFKA_BOOTSTRAP"] = broker_forwarder.address
+    try:
+        platform.reroute(service, routed)
+        process = platform.processes[service]
+        session = Session(platform.database_url)
+        try:
+            inbox = f"SELECT count(*) FROM {service}.inbox"
+            before = session.fetchval(inbox)
+            load = Background(paced_registrations, platform, Families(seed=2101).registrations(FAMILIES), 5)
+            wait_until(lambda: session.fetchval(inbox) > before)  # cut in the middle of the flow
+        finally:
+            session.close()
+        for forwarder in forwarders:
+            forwarder.cut()
+        cut_at = time.monotonic()
+        held = sum(forwarder.open_connections() for forwarder in forwarders)
+        answers: list[tuple[bool | None, float]] = []  # /readyz while cut: its answer, and how long it took
+
+        def not_ready() -> float | bool:
+            began = time.monotonic()
+            answers.append((platform.ready(service), time.monotonic() - began))
+            return answers[-1][0] is False and time.monotonic() - cut_at
+
+        not_ready_in = wait_until(not_ready, timeout=PARTITION_S)
+        time.sleep(max(0.0, PARTITION_S - (time.monotonic() - cut_at)))
+        assert platform.ready(service) is False, "still cut off"
+        for forwarder in forwarders:
+            forwarder.restore()
+        started = time.monotonic()
+        wait_until(lambda: platform.ready(service), timeout=240)
+        ready_in = time.monotonic() - started
+        households = load.join()
+        visits = record_visits(platform, households)
+        findings, recovered = settle(platform, households, visits, started=started)
+        same_process = platform.processes[service] is process and process.poll() is None
+        cut = "PostgreSQL and Kafka" if broker_forwarder is not None else "PostgreSQL"
+        outcome = record(f"eligibility partitioned from {cut} {PARTITION_S} s", offered(households, visits),
+                         f"{held} connections silenced, new ones held", findings, recovered,
+                         note=f"not ready {not_ready_in:.0f} s into the cut ({len(answers)} probes, slowest"
+                              f" {max(t for _, t in answers):.1f} s), ready {ready_in:.0f} s after it;"
+                              f" {'same process' if same_process else 'RESTARTED'}")
+        assert_clean(outcome)
+        assert same_process, "recovered without a restart"
+    finally:
+        platform.reroute(service, own)
+        database.stop()
 
 
 # --- what comes in --------------------------------------------------------------------------------

@@ -315,6 +315,10 @@ class Service:
 def _broker_logger() -> logging.Logger:
     logger = logging.getLogger("faststream")
     logger.setLevel(logging.WARNING)
+    # FastStream gives its logger a plain handler of its own and stops propagation: its lines would
+    # bypass the service's JSON lines and their masking of identifiers.
+    logger.handlers.clear()
+    logger.propagate = True
     return logger
 
 

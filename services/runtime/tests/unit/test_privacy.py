@@ -1,5 +1,7 @@
 import json
 import logging
+import subprocess
+import sys
 
 from pydantic import ValidationError
 
@@ -35,3 +37,23 @@ def test_error_descriptions_never_carry_input_values():
         text = describe(error)
     assert NIK not in text and "validation error" in text
     assert NIK not in describe(RuntimeError(f"boom {NIK}"))
+
+
+def test_the_frameworks_errors_are_the_services_json_lines_masked_too():
+    """FastStream's logger comes with its own plain handler and does not propagate: its lines (a
+    handler's exception, a failed commit) would bypass the JSON lines and their masking."""
+    script = (
+        "import logging\n"
+        "from pathlib import Path\n"
+        "from ejsika_runtime import logs\n"
+        "from ejsika_runtime.service import Service\n"
+        "from ejsika_runtime.settings import Settings\n"
+        "logs.configure('registry')\n"
+        "Service('registry', Settings(), Path('no-migrations'))\n"
+        f"logging.getLogger('faststream').error('handler failed for {NIK}')\n"
+    )
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    assert NIK not in ran.stdout + ran.stderr
+    [line] = [json.loads(text) for text in ran.stdout.splitlines() if "handler failed" in text]
+    assert (line["logger"], line["level"], line["message"]) == ("faststream", "ERROR", "handler failed for ****************")

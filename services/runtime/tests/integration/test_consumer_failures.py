@@ -8,6 +8,8 @@
 - A poison event becomes a dead letter with its headers, read back from Kafka; the partition moves
   on (the next record of that partition is applied and committed); the household's later event waits
   behind it, and a replay out of order still applies the household's events in their order.
+- A batch's offsets reach Kafka only after its transaction commits: while it is held open, the
+  group's committed offsets have not moved past it.
 """
 
 from __future__ import annotations
@@ -374,3 +376,37 @@ async def _past(bootstrap: str, group: str, where) -> bool:
 async def _letters(bootstrap: str, group: str, household: uuid.UUID, count: int):
     letters = [x for x in await letters_of(bootstrap, group) if x.key == str(household).encode()]
     return letters if len(letters) >= count else None
+
+
+async def test_a_batch_s_offsets_are_committed_only_once_its_transaction_has_committed(running, kafka_bootstrap):
+    """Committed before its transaction, a batch lost with its process (a crash, a kill) would never
+    be read again: its events lost. The handler is held inside the transaction while Kafka is asked
+    for the group's offsets."""
+    mine = [visit() for _ in range(6)]
+    where = dict(zip((e.id for e in mine), await publish(kafka_bootstrap, mine)))
+    inside, release = asyncio.Event(), asyncio.Event()
+    held: list = []
+
+    async def handler(uow, events):
+        await record_all(uow.conn, events)
+        if not held and any(e.id in where for e in events):  # the first batch holding one of this test's events
+            held.extend(e for e in events if e.id in where)
+            inside.set()
+            await release.wait()
+
+    async with running(handler) as service:
+        name = service.name
+        await asyncio.wait_for(inside.wait(), 60)
+        held_at = [where[e.id] for e in held]
+        assert await service.pool.fetchval("SELECT count(*) FROM applied WHERE event_id = ANY($1::uuid[])",
+                                           [e.id for e in held]) == 0, "the batch's transaction is still open"
+        offsets = await committed(kafka_bootstrap, name)
+        assert all(offsets.get(partition, 0) <= offset for partition, offset in held_at), \
+            f"committed past the batch before its transaction: {offsets} for {held_at}"
+
+        release.set()
+        await eventually(lambda: _past(kafka_bootstrap, name, held_at))
+        await eventually(lambda: _past(kafka_bootstrap, name, where.values()))
+        rows = await service.pool.fetch("SELECT event_id, count(*) AS n FROM applied"
+                                        " WHERE event_id = ANY($1::uuid[]) GROUP BY event_id", list(where))
+        assert {r["event_id"]: r["n"] for r in rows} == {e.id: 1 for e in mine}

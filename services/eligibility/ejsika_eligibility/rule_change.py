@@ -2,13 +2,14 @@
 
 Activation switches the programme's active version at once: live assessments from then on use it.
 A job then walks the programme's households in id order, a chunk per transaction: it reads the chunk's
-inputs as columns (PostgreSQL unpacks the JSON), scores them with `domain.columns`, and writes the new
-version's decisions beside the old ones, which step back (active_rule false) and stay for comparison.
+inputs as columns (packed by PostgreSQL when they were written), decides them with `domain.columns`, and
+writes the new version's decisions beside the old ones, which step back (active_rule false) and stay for
+comparison. Two chunks are written at once, on two connections, while the next one is decided.
 The new version's run towards mandiri starts from each household's current welfare observation
 (`domain.assessment.prior_high`): earlier observations are not kept, so their desil under the new
 rules is not known. A family halfway to mandiri starts its run again.
-Only households whose decision changed are announced, each assessed once more by `assess` for its
-explanation, which must agree with the columns (the fingerprints are compared).
+Only households whose decision changed get a history row and are announced, their explanation and event
+written from the columns (`domain.announcements`, held equal to `assess` by the tests), both by COPY.
 
 A live assessment of a household during the job writes the new version's decision itself; the job
 never overwrites it (its inputs may be newer than the chunk's read). A live batch that read the old
@@ -22,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import date
@@ -30,7 +32,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import numpy as np
 
-from ejsika_contracts import EligibilityAssessed, topic_of
+from ejsika_contracts import EligibilityAssessed
 from ejsika_runtime import processing
 from ejsika_runtime.outbox import Outbox
 from ejsika_runtime.programme_time import programme_today
@@ -46,6 +48,7 @@ from .domain.rules import RuleSet
 log = logging.getLogger(__name__)
 
 CHUNK = 20_000
+WRITERS = 2  # chunks written at once: PostgreSQL writes each on its own core
 LEASE_S = 120
 POLL_S = 2.0
 FIRST = UUID(int=0)
@@ -95,7 +98,9 @@ _COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + bytes(8)
 _COPY_TRAILER = b"\xff\xff"
 
 # One statement: the old version's decisions step back, the new ones go in beside them (never over one a live
-# assessment wrote meanwhile), and the rows whose outcome differs from the decision in force before are answered.
+# assessment wrote meanwhile), and the rows whose outcome differs from the decision in force before are answered
+# with the inputs they were decided on, for their history: looked up for those rows alone, once they are known
+# (a join would carry every row's inputs through the statement, and sorting them spilled to disk).
 # The chunk's id range ($9, $10) keeps each table to the chunk's part of its primary key (the planner knows
 # nothing of the staged rows, and would scan the whole programme's decisions and households each chunk).
 _DECIDE = (
@@ -116,28 +121,19 @@ _DECIDE = (
     "   AND h.household_id BETWEEN $9 AND $10"
     "  ON CONFLICT (household_id, programme, rule_version) DO NOTHING"
     "  RETURNING household_id, region_code, status, desil, components, yearly_amount, graduation, proposed_exit)"
-    " SELECT t.i, m.region_code,"
-    "  CASE WHEN m.proposed_exit = 'paksa' THEN (SELECT (x.inputs->'escalation')::text FROM households x"
-    "   WHERE x.household_id = m.household_id) END AS escalation"
+    " SELECT t.i, m.region_code, m.proposed_exit,"
+    "  (SELECT x.inputs::text FROM households x WHERE x.household_id = m.household_id) AS inputs"
     " FROM made m JOIN rule_change_chunk t ON t.household_id = m.household_id"
     " LEFT JOIN stepped s ON s.household_id = m.household_id"
     " WHERE s.household_id IS NULL OR (s.status, s.desil, s.components, s.yearly_amount, s.graduation, s.proposed_exit)"
     "  IS DISTINCT FROM (m.status, m.desil, m.components, m.yearly_amount, m.graduation, m.proposed_exit)"
-    " ORDER BY t.i"
 )
-# The history of the decisions announced, from the rows just written.
-_HISTORY = (
-    "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation,"
-    " programme, rule_version, status, desil, missing, benefits, yearly_amount, graduation, proposed_exit,"
-    " fingerprint, inputs, assessed_on, prior_high, active, announced)"
-    " SELECT d.event_id, d.household_id, NULL, $3, d.score, d.status = 'eligible', d.components, u.explanation,"
-    "  d.programme, d.rule_version, d.status, d.desil, d.missing, u.benefits, d.yearly_amount, d.graduation,"
-    "  u.proposed_exit, d.fingerprint, h.inputs, d.assessed_on, d.prior_high, u.active, true"
-    " FROM unnest($4::uuid[], $5::json[], $6::json[], $7::json[], $8::bool[])"
-    "  AS u(household_id, explanation, benefits, proposed_exit, active)"
-    " JOIN decisions d ON d.household_id = u.household_id AND d.programme = $1 AND d.rule_version = $2"
-    " JOIN households h ON h.household_id = u.household_id"
-)
+# The history of the decisions announced and their events: COPY (a multi-row insert, where INSERT ... SELECT adds
+# row by row), into tables that keep rows of up to a page uncompressed (migrations runtime 007 and 017).
+_HISTORY_COLUMNS = (
+    "event_id", "household_id", "rule_set", "score", "eligible", "components", "explanation", "programme",
+    "rule_version", "status", "desil", "missing", "benefits", "yearly_amount", "graduation", "proposed_exit",
+    "fingerprint", "inputs", "assessed_on", "prior_high", "active", "announced")
 
 
 async def read_chunk(conn: asyncpg.Connection, programme: str, after: UUID, size: int) -> Households:
@@ -179,23 +175,42 @@ async def write_chunk(uow: UnitOfWork, outbox: Outbox, households: Households, r
         household_columns.uuid_of(households.ids[-1]))
     if not changed:
         return 0
+    changed = sorted(changed, key=lambda r: r["i"])  # in id order, as the chunk
     rows = np.fromiter((r["i"] for r in changed), dtype=np.int64, count=len(changed))
-    escalations = {r["i"]: Escalation.model_validate_json(r["escalation"]) for r in changed if r["escalation"]}
+    escalations = {r["i"]: Escalation.model_validate(json.loads(r["inputs"])["escalation"])
+                   for r in changed if r["proposed_exit"] == "paksa"}
     correlation_ids = random_uuids(len(rows))  # the passing of rules starts its own chains of events
     told = announcements.told(households, decided, rules, rows, [r["region_code"] for r in changed], escalations,
                               event_ids[rows], correlation_ids)
-    ids = [household_columns.uuid_of(h) for h in households.ids[rows]]
-    await conn.execute(_HISTORY, rules.programme, rules.version, rules.id, ids, told.explanation, told.benefits,
-                       told.proposed_exit, households.active[rows].tolist())
-    topic = topic_of(EligibilityAssessed).name
-    kind = EligibilityAssessed.event_type.encode()
-    await outbox.add_records(conn, [
-        (topic, str(h).encode(), event.encode(),
-         [("ce_id", e.encode()), ("ce_type", kind), ("correlation_id", c.encode())])
-        for h, e, c, event in zip(ids, uuid_texts(event_ids[rows]), uuid_texts(correlation_ids), told.events)])
+    ids = uuid_texts(households.ids[rows]).tolist()
+    assessment_ids = uuid_texts(event_ids[rows]).tolist()
+    await conn.copy_records_to_table("assessments", columns=_HISTORY_COLUMNS, records=history(
+        households, decided, rules, today, rows, ids, assessment_ids, [r["inputs"] for r in changed], told))
+    await outbox.copy_serialized(conn, EligibilityAssessed, zip(
+        ids, assessment_ids, uuid_texts(correlation_ids).tolist(), told.events))
     await processing.record(conn, processing.Processor(decisions.SOURCE, "service"), "write", ids, decisions.DECIDED,
                             f"rule change {job_id}", decisions.PURPOSE)
     return len(rows)
+
+
+def history(households: Households, decided: Decided, rules: RuleSet, today: date, rows: np.ndarray,
+            ids: list[str], assessment_ids: list[str], inputs: list[str], told: announcements.Told) -> list[tuple]:
+    """The history rows (`_HISTORY_COLUMNS`) of the households at `rows`, with the inputs they were decided on."""
+    scores = decided.scores
+    status = np.asarray(STATUSES, dtype=object)[scores.status[rows]].tolist()
+    desil = [d or None for d in scores.desil[rows].tolist()]
+    as_list = [listed.split(",") if listed else [] for listed in decided.component_lists]
+    components = [as_list[c] for c in decided.components[rows].tolist()]
+    as_list = [listed.split(",") if listed else [] for listed in decided.missing_lists]
+    missing = [as_list[m] for m in decided.missing[rows].tolist()]
+    graduation = [GRADUATIONS[g] for g in decided.graduation[rows].tolist()]
+    fingerprints = np.asarray(decided.fingerprint, dtype=object)[rows].tolist()
+    return list(zip(
+        assessment_ids, ids, [rules.id] * len(rows), scores.score[rows].tolist(), [s == "eligible" for s in status],
+        components, told.explanation, [rules.programme] * len(rows), [rules.version] * len(rows), status, desil,
+        missing, told.benefits, decided.benefits.amount[rows].tolist(), graduation, told.proposed_exit, fingerprints,
+        inputs, [today] * len(rows), decided.prior[rows].tolist(), households.active[rows].tolist(),
+        [True] * len(rows)))
 
 
 async def claim(pool: asyncpg.Pool, job_id: UUID) -> asyncpg.Record | None:
@@ -242,11 +257,17 @@ async def prepare(pool: asyncpg.Pool, rules: RuleSet, after: UUID, chunk_size: i
 
 
 async def commit(pool: asyncpg.Pool, outbox: Outbox, job_id: UUID, rules: RuleSet, today: date,
-                 households: Households, decided: Decided) -> UUID:
-    """Write a decided chunk with its progress, in one transaction; answer its last household."""
+                 households: Households, decided: Decided, before: Awaitable | None = None) -> UUID:
+    """Write a decided chunk with its progress, in one transaction; answer its last household.
+
+    `before`: the commit of the chunk before, when it is still being written: this chunk's progress is recorded
+    only once that one is, so that a resumed job never starts after a chunk that was not written (a chunk written
+    twice writes nothing the second time: its decisions are there)."""
     async with unit_of_work(pool, outbox) as uow:
         announced = await write_chunk(uow, outbox, households, rules, today, decided, job_id)
         last = household_columns.uuid_of(households.ids[-1])
+        if before is not None:
+            await before
         await uow.conn.execute(
             "UPDATE reassessments SET done = done + $2, changed = changed + $3, after_id = $4,"
             " claimed_until = now() + make_interval(secs => $5) WHERE job_id = $1",
@@ -262,25 +283,40 @@ async def step(pool: asyncpg.Pool, outbox: Outbox, job_id: UUID, rules: RuleSet,
 
 
 async def walk(pool: asyncpg.Pool, outbox: Outbox, job_id: UUID, rules: RuleSet, after: UUID, chunk_size: int,
-               today: date, done: Callable[[], None] | None = None) -> None:
-    """Every chunk after `after`, each read and decided (on another connection) while the one before is written:
-    PostgreSQL writes one chunk while Python decides the next. Progress moves chunk by chunk, in order."""
+               today: date, done: Callable[[], None] | None = None, writers: int = WRITERS) -> None:
+    """Every chunk after `after`: each read and decided (on its own connection) while up to `writers` chunks
+    before it are written, each in its own transaction on its own connection, so that PostgreSQL writes on as
+    many cores while Python decides the next. Progress moves chunk by chunk, in order (`commit`)."""
+    # The chunk's statement joins what it stepped back to what it wrote: planned from a count of decisions taken
+    # before the last job wrote a whole programme's, it loops over one for each row of the other (minutes a chunk).
+    await pool.execute("ANALYZE decisions")
     ahead = asyncio.ensure_future(prepare(pool, rules, after, chunk_size, today))
+    writing: list[asyncio.Future] = []  # in chunk order
     try:
         while True:
             households, decided = await ahead
             if decided is None:
-                return
+                break
             ahead = asyncio.ensure_future(
                 prepare(pool, rules, household_columns.uuid_of(households.ids[-1]), chunk_size, today))
-            await commit(pool, outbox, job_id, rules, today, households, decided)
-            if done is not None:
-                done()
+            if len(writing) >= writers:
+                await _written(writing.pop(0), done)
+            writing.append(asyncio.ensure_future(commit(pool, outbox, job_id, rules, today, households, decided,
+                                                        writing[-1] if writing else None)))
+        while writing:
+            await _written(writing.pop(0), done)
     finally:
-        if not ahead.done():
-            ahead.cancel()
+        for pending in (ahead, *writing):
+            if not pending.done():
+                pending.cancel()
             with contextlib.suppress(BaseException):
-                await ahead
+                await pending
+
+
+async def _written(chunk: asyncio.Future, done: Callable[[], None] | None) -> None:
+    await chunk
+    if done is not None:
+        done()
 
 
 async def _sweep(pool: asyncpg.Pool, outbox: Outbox, rules: RuleSet, today: date, batch: int = 2_000) -> None:

@@ -18,7 +18,8 @@ from uuid import UUID
 import numpy as np
 
 from .assessment import ELDERLY_FROM, ENTERING_SMA, SCHOOL_FROM, SCHOOL_TO, TODDLER_TO, Context, proposed_exit
-from .columns import EXITS, GRADUATIONS, STATUSES, Decided, Households, _joined, _json_floats, _rows, points, uuid_texts
+from .columns import (EXITS, GRADUATIONS, STATUSES, Decided, Households, _joined, _json_floats, _rows, int_texts,
+                      points, uuid_texts)
 from .rules import INDICATORS, RuleSet
 
 EVENT_TYPE = "eligibility.assessed"
@@ -34,8 +35,7 @@ class Told:
     events: list[str]
 
 
-def _text(values) -> np.ndarray:
-    return np.asarray(values).astype(str).astype(object)
+_text = int_texts
 
 
 def explanations(households: Households, rules: RuleSet, rows: np.ndarray) -> list[str]:

@@ -121,3 +121,27 @@ async def test_relay_publishes_in_order_per_household_and_marks_rows_sent(schema
         task.cancel()
         await consumer.stop()
         await producer.stop()
+
+
+async def test_events_serialised_in_bulk_are_the_rows_add_writes_and_wake_the_relay(schema):
+    name, pool = schema
+    outbox = Outbox(name)
+    events = [visit_event(uuid.uuid4()) for _ in range(3)]
+    woken: list[str] = []
+    async with pool.acquire() as listener:
+        await listener.add_listener(outbox.channel, lambda _conn, _pid, channel, _payload: woken.append(channel))
+        async with pool.acquire() as conn:
+            await conn.execute("TRUNCATE outbox")
+            async with conn.transaction():
+                await outbox.add(conn, events[:1])
+                await outbox.copy_serialized(conn, VisitScheduled, [
+                    (e.subject, str(e.id), str(e.correlation_id), e.to_bytes().decode()) for e in events])
+            rows = await conn.fetch("SELECT topic, key, value, headers::text AS headers FROM outbox ORDER BY id")
+        for _ in range(50):
+            if woken:
+                break
+            await asyncio.sleep(0.1)
+    added, *copied = [(r["topic"], bytes(r["key"]), bytes(r["value"]), json.loads(r["headers"])) for r in rows]
+    assert copied[0] == added, "the same event, added or copied, is the same row"
+    assert [VisitScheduled.model_validate_json(value) for _, _, value, _ in copied] == events
+    assert woken == [outbox.channel], "the relay is woken once the rows commit"

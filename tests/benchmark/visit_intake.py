@@ -143,6 +143,7 @@ def measure(state: Path, visits: int, households: int) -> None:
     print(f"accepted:  {recorded / accepted:>8,.0f} visits/s  ({accepted:,.1f} s until the last answer)")
     print(f"published: {recorded / published:>8,.0f} visits/s  ({published:,.1f} s until the outbox was empty)")
     print("(issue 8 asks for at least 3,000 visits/s accepted and published end to end)")
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
 
 
 if __name__ == "__main__":

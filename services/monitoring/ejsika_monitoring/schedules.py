@@ -28,9 +28,9 @@ from ejsika_contracts import (
     VisitScheduledData,
 )
 from ejsika_runtime import scopes
-from ejsika_runtime.outbox import Outbox
+from ejsika_runtime.outbox import Outbox, insert_events_sql, wake_relay_sql
 from ejsika_runtime.programme_time import SQL_TODAY, programme_date, programme_today
-from ejsika_runtime.unit_of_work import UnitOfWork, unit_of_work
+from ejsika_runtime.unit_of_work import UnitOfWork
 
 from .domain import programmes
 from .domain.schedule import Change, Due, Schedule, activated, left, visited
@@ -226,40 +226,49 @@ def _announce(uow: UnitOfWork, changes: Sequence[tuple[Change, _Cause]]) -> None
 
 # The overdue check: in bounded batches, each its own short transaction, locking only rows no intake
 # transaction holds (SKIP LOCKED), so live visits are never stopped; a household marked overdue leaves
-# the partial index the check reads, so it is raised once however often the check runs.
+# the partial index the check reads, so it is raised once however often the check runs. Each batch is
+# one statement: the households marked and their `visit.overdue` written to the outbox by SQL (building
+# a million events in Python took most of the check's time). $1 the batch, $2 its correlation.
 MARK_OVERDUE = (
+    "WITH marked AS ("
     # By ctid (a TID scan of the rows just locked): a join on household_id would scan the table per batch.
-    "UPDATE households h SET overdue_since = h.next_due"
-    " WHERE h.ctid = ANY(ARRAY("
-    "   SELECT ctid FROM households WHERE overdue_since IS NULL AND next_due < {today}"
-    "   ORDER BY next_due LIMIT $1 FOR UPDATE SKIP LOCKED))"
-    " RETURNING h.household_id, h.next_due,"
-    "  (SELECT s.pendamping_id FROM household_scope s WHERE s.household_id = h.household_id) AS pendamping_id"
+    "  UPDATE households h SET overdue_since = h.next_due"
+    "  WHERE h.ctid = ANY(ARRAY("
+    "    SELECT ctid FROM households WHERE overdue_since IS NULL AND next_due < {today}"
+    "    ORDER BY next_due LIMIT $1 FOR UPDATE SKIP LOCKED))"
+    "  RETURNING h.household_id, h.next_due,"
+    "   (SELECT s.pendamping_id FROM household_scope s WHERE s.household_id = h.household_id) AS pendamping_id),"
+    " announced AS (SELECT household_id, $2::uuid AS correlation_id, json_build_object('household_id', household_id,"
+    "   'due_date', next_due, 'overdue', true, 'pendamping_id', pendamping_id) AS data FROM marked),"
+    f" added AS ({insert_events_sql(VisitOverdue, SOURCE, 'announced')})"
 )
 
 
-async def mark_overdue(pool: asyncpg.Pool, outbox: Outbox, batch: int = 5_000, today: date | None = None) -> int:
+async def mark_overdue(pool: asyncpg.Pool, outbox: Outbox, batch: int = 5_000, today: date | None = None,
+                       parallel: int = 2) -> int:
     """Mark every household past its due date overdue, once, with one `visit.overdue` each; answer how
-    many became overdue. `today` (Asia/Jakarta) defaults to the database's today in Jakarta."""
-    marked = 0
-    while True:
-        found = await mark_overdue_batch(pool, outbox, batch, today)
-        marked += found
-        if found < batch:
-            return marked
+    many became overdue. `today` (Asia/Jakarta) defaults to the database's today in Jakarta.
+
+    `parallel` batches go side by side (SKIP LOCKED hands each its own households), so that a check over
+    a million households uses more than one core of the database."""
+
+    async def work() -> int:
+        marked = 0
+        while True:
+            found = await mark_overdue_batch(pool, outbox, batch, today)
+            marked += found
+            if found < batch:
+                return marked
+
+    return sum(await asyncio.gather(*(work() for _ in range(max(1, parallel)))))
 
 
 async def mark_overdue_batch(pool: asyncpg.Pool, outbox: Outbox, batch: int, today: date | None = None) -> int:
     """One batch of the overdue check, in its own transaction: how many households it marked."""
-    sql = MARK_OVERDUE.format(today="$2::date" if today else SQL_TODAY)
-    async with unit_of_work(pool, outbox) as uow:
-        rows = await uow.conn.fetch(sql, batch, *([today] if today else []))
-        correlation = uuid.uuid4()
-        uow.emit_all([VisitOverdue(source=SOURCE, subject=str(r["household_id"]), correlation_id=correlation,
-                                   data=VisitOverdueData(household_id=r["household_id"], due_date=r["next_due"],
-                                                         overdue=True, pendamping_id=r["pendamping_id"]))
-                      for r in rows])
-    return len(rows)
+    sql = MARK_OVERDUE.replace("{today}", "$3::date" if today else SQL_TODAY) + " " + wake_relay_sql(outbox.channel)
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(sql, batch, uuid.uuid4(), *([today] if today else []))
+    return row["added"]
 
 
 def overdue_loop(pool_of: Callable[[], asyncpg.Pool], outbox: Outbox, every_s: float,

@@ -15,6 +15,7 @@ import ejsika_monitoring
 from ejsika_monitoring import compliance, compliance_api
 from ejsika_monitoring.domain.compliance import Period
 from ejsika_runtime.outbox import Outbox
+from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.testing import ISSUER, LocalIdentity
@@ -193,3 +194,43 @@ async def test_the_results_of_a_household_newest_first_in_pages_within_the_calle
     async with http("agency") as client:
         assert (await client.get(f"/households/{h}/compliance")).status_code == 404
     assert await pool.fetchval("SELECT count(*) FROM processing_records WHERE channel LIKE '%compliance%'") >= 1
+
+
+async def test_an_operator_closes_a_period_of_their_programme_on_demand_once(schema, http):
+    name, pool = schema
+    attending, (child,) = await household(pool, "2015-06-01")
+    absent, (other,) = await household(pool, "2012-06-01")
+    await visit(pool, attending, in_period(MARCH), child, 18)
+    await visit(pool, absent, in_period(MARCH), other, 10)
+    url = "/compliance/periods/jscm/2026-03-01/closing"
+
+    async with http("operator", programme="jamsosratu") as client:
+        assert (await client.post(url)).status_code == 403  # another programme's operator
+    async with http("pendamping", sub="pendamping-1") as client:
+        assert (await client.post(url)).status_code == 403
+    assert await pool.fetchval("SELECT count(*) FROM compliance_results") == 0
+
+    async with http("operator", programme="jscm") as client:
+        first = await client.post(url)
+        assert first.status_code == 202, first.text
+        assert first.json()["households_verified"] == 2
+        assert first.json()["period_end"] == "2026-03-31"
+        assert first.json()["results"] == {"compliant": 1, "non_compliant": 1}
+        events = await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'ejsika.compliance'")
+        assert events == 2
+        again = await client.post(url)  # closed already: answered as it is, nothing changes
+        assert again.status_code == 202, again.text
+        assert again.json()["households_verified"] == 0
+        assert again.json()["closed_at"] == first.json()["closed_at"]
+        assert again.json()["results"] == first.json()["results"]
+        assert await pool.fetchval("SELECT count(*) FROM outbox WHERE topic = 'ejsika.compliance'") == events
+
+        not_a_start = await client.post("/compliance/periods/jscm/2026-03-02/closing")
+        assert not_a_start.status_code == 422
+        assert not_a_start.json()["errors"][0]["field"] == "period_start"
+        this_month = programme_today().replace(day=1)
+        assert (await client.post(f"/compliance/periods/jscm/{this_month}/closing")).status_code == 409
+    async with http("admin") as client:
+        other = await client.post("/compliance/periods/jamsosratu/2026-03-01/closing")
+        assert other.status_code == 202, other.text
+        assert other.json()["households_verified"] == 0  # no jamsosratu household here

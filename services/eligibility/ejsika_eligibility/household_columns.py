@@ -3,18 +3,24 @@
 One binary COPY of the inputs as PostgreSQL packed them when they were written (migration 009: the welfare
 indicators as floats, NaN where not observed, then the members as fixed-width records), which numpy reads as
 they come: no JSON is parsed, and no Python object is made per household or member (only per escalation).
+
+The what-if reads a narrower copy instead (`State`): migration 016's `household_state`, kept by triggers on every
+write of `households`, holds only what the scorer and the ranking read (~60 bytes a household where the wide row
+is ~1.5 kB). PostgreSQL aggregates it into two values, the fixed-width part of every household and then every
+member, which numpy reads without a loop.
 """
 
 from __future__ import annotations
 
 import io
 import struct
+from dataclasses import dataclass
 from uuid import UUID
 
 import asyncpg
 import numpy as np
 
-from .domain.columns import Households
+from .domain.columns import SEXES, Households
 from .domain.rules import INDICATORS
 
 EPOCH = np.datetime64("2000-01-01", "D")
@@ -118,3 +124,58 @@ async def read_all(conn: asyncpg.Connection, programme: str, chunk: int = 50_000
         member_household=np.concatenate([p.member_household + f for p, f in zip(parts, first)]),
         **{name: np.concatenate([getattr(p, name) for p in parts]) for name in (
             "member_id", "member_has_id", "birth_date", "sex", "in_school", "pregnant", "disability")})
+
+
+# Migration 016's layout of `household_state`: the numeric indicators as floats, the yes/no ones as bits.
+NUMERIC = tuple(name for name, numeric in INDICATORS.items() if numeric)
+YES_NO = tuple(name for name, numeric in INDICATORS.items() if not numeric)
+ENROLMENTS = (None, "candidate", "active", "suspended", "exited")  # the codes of `State.enrolment`
+_STATE = np.dtype([("region", ">i4"), ("enrolment", ">i2"), ("registered_on", ">i4")]
+                  + [(name, ">f8") for name in NUMERIC] + [("observed", ">u4"), ("yes", ">u4"), ("members", ">i2")])
+_STATE_MEMBER = np.dtype([("born", ">i4"), ("flags", ">i2")])
+_SCHOOL, _PREGNANT, _DISABILITY = 4, 8, 16
+
+
+@dataclass(frozen=True)
+class State:
+    """The narrow state of many households (in the order PostgreSQL aggregated them), with their members."""
+
+    region: np.ndarray  # int32 kabupaten/kota code, e.g. 3601 (0 without a region)
+    enrolment: np.ndarray  # int8 index into ENROLMENTS
+    registered_on: np.ndarray  # int32 days since 2000-01-01
+    welfare: dict[str, np.ndarray]  # indicator -> float64, NaN where not observed, booleans as 1.0/0.0
+    member_household: np.ndarray  # (m,) int64, non-decreasing
+    birth_date: np.ndarray  # datetime64[D]
+    sex: np.ndarray  # int8 index into SEXES
+    in_school: np.ndarray
+    pregnant: np.ndarray
+    disability: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.region)
+
+    def member_columns(self) -> dict[str, np.ndarray]:
+        return {"household": self.member_household, "birth_date": self.birth_date, "in_school": self.in_school,
+                "pregnant": self.pregnant, "disability": self.disability,
+                "sex": np.asarray(SEXES, dtype=object)[self.sex]}
+
+    @classmethod
+    def unpack(cls, fixed: bytes, members: bytes | None) -> State:
+        """The households of `fixed` (each one's `household_state.fixed`, one after the other) and, when given,
+        their members (each household's `members`, in the same order); without them, no household has any."""
+        rows = np.frombuffer(fixed, dtype=_STATE)
+        welfare = {name: rows[name].astype(np.float64) for name in NUMERIC}
+        observed, yes = rows["observed"].astype(np.uint32), rows["yes"].astype(np.uint32)
+        for k, name in enumerate(YES_NO):
+            welfare[name] = np.where((observed >> k) & 1 == 1, ((yes >> k) & 1).astype(np.float64), np.nan)
+        count = rows["members"].astype(np.int64) if members is not None else np.zeros(len(rows), dtype=np.int64)
+        people = np.frombuffer(members or b"", dtype=_STATE_MEMBER)
+        if len(people) != int(count.sum()):
+            raise ValueError("the members do not add up to the households' counts")
+        flags = people["flags"].astype(np.int16)
+        return cls(region=rows["region"].astype(np.int32), enrolment=rows["enrolment"].astype(np.int8),
+                   registered_on=rows["registered_on"].astype(np.int32), welfare=welfare,
+                   member_household=np.repeat(np.arange(len(rows), dtype=np.int64), count),
+                   birth_date=EPOCH + people["born"].astype(np.int64), sex=(flags & 3).astype(np.int8),
+                   in_school=(flags & _SCHOOL) != 0, pregnant=(flags & _PREGNANT) != 0,
+                   disability=(flags & _DISABILITY) != 0)

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
-.PHONY: run test unit faults bench bench-import bench-overdue bench-visits bench-period-close bench-rule-change bench-what-if bench-webhooks schemas
+.PHONY: run test unit faults bench bench-import bench-overdue bench-visits bench-period-close bench-rule-change bench-what-if bench-webhooks bench-visit-webhook schemas
 
 $(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -37,8 +37,11 @@ bench-visits: $(VENV)/.installed  ## 100,000 visits uploaded in batches of 500: 
 bench-overdue: $(VENV)/.installed  ## the overdue check over 1,000,000 active households, in bounded batches
 	$(PY) -m tests.benchmark.overdue_check
 
-bench-webhooks: $(VENV)/.installed  ## 50,000 webhook deliveries to 10 local agencies, one failing: each agency's rate
+bench-webhooks: $(VENV)/.installed  ## 50,000 webhook deliveries to 10 local agencies, one failing: each agency's rate, and the others' against healthy runs either side
 	$(PY) -m tests.benchmark.webhook_delivery
+
+bench-visit-webhook: $(VENV)/.installed  ## visits posted to monitoring at 200/s for 60 s: p50/p95 until the agency's webhook
+	$(PY) -m tests.benchmark.visit_to_webhook
 
 bench-period-close: $(VENV)/.installed  ## closing a verification period over 1,000,000 active households, in batches
 	$(PY) -m tests.benchmark.period_close
@@ -46,7 +49,7 @@ bench-period-close: $(VENV)/.installed  ## closing a verification period over 1,
 bench-rule-change: $(VENV)/.installed  ## a new rule set activated over 1,000,000 households: reassessed per second
 	$(PY) -m tests.benchmark.rule_change
 
-bench-what-if: $(VENV)/.installed  ## a what-if (threshold, quota) over 1,000,000 households: seconds
+bench-what-if: $(VENV)/.installed  ## a what-if (threshold, quota, a new rule set) over 1,000,000 households: seconds per phase
 	$(PY) -m tests.benchmark.what_if
 
 schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version

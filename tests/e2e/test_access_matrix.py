@@ -214,6 +214,13 @@ def _deactivate(w: World, role: str, http: httpx.Client) -> list[Cell]:
              {204} if role == "admin" else {404})]
 
 
+def _reactivate(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    """An active subscription is answered as it is (the 410 case is the service's own test)."""
+    return [("own", http.post(f"/subscriptions/{w.subscription('dinas-pendidikan')}/reactivation"), {200}),
+            ("other", http.post(f"/subscriptions/{w.subscription('dinas-kesehatan')}/reactivation"),
+             {200} if role == "admin" else {404})]
+
+
 def _redrive(w: World, role: str, http: httpx.Client) -> list[Cell]:
     return [("own", http.post(f"/subscriptions/{w.own_subscription}/redrive"), {200}),
             ("other", http.post(f"/subscriptions/{w.other_subscription}/redrive"),
@@ -794,6 +801,17 @@ def _what_if(w: World, role: str, http: httpx.Client) -> list[Cell]:
              {200} if role in ("auditor", "admin") else {403})]
 
 
+# Closing a verification period on demand (issue 8): January 2020's, which no other test closes (the agency
+# loop closes 2025's first quarter); closing it again changes nothing. An operator closes their programme's only.
+_CLOSED_PERIOD = "2020-01-01"
+
+
+def _close_period(w: World, role: str, http: httpx.Client) -> list[Cell]:
+    own = http.post(f"/compliance/periods/jscm/{_CLOSED_PERIOD}/closing")
+    other = http.post(f"/compliance/periods/jamsosratu/{_CLOSED_PERIOD}/closing")
+    return [("own", own, {202}), ("other", other, {202} if role == "admin" else {403})]
+
+
 EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "post", "/agencies"): _add_agency,
     ("notifications", "get", "/agencies"): _list_agencies,
@@ -804,6 +822,7 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
     ("notifications", "get", "/subscriptions"): _list_subscriptions,
     ("notifications", "delete", "/subscriptions/{subscription_id}"): _deactivate,
     ("notifications", "post", "/subscriptions/{subscription_id}/redrive"): _redrive,
+    ("notifications", "post", "/subscriptions/{subscription_id}/reactivation"): _reactivate,
     ("notifications", "get", "/deliveries"): _deliveries,
     ("notifications", "get", "/messages"): _messages,
     ("notifications", "post", "/messages/{message_id}/redelivery"): _redeliver,
@@ -850,6 +869,7 @@ EXAMPLES: dict[tuple[str, str, str], Example] = {
         _own_other(lambda h: f"/households/{h}/visit-records"),
     ("monitoring", "get", "/caseload"): _caseload,
     ("monitoring", "get", "/caseloads/unassigned"): _unassigned,
+    ("monitoring", "post", "/compliance/periods/{programme}/{period_start}/closing"): _close_period,
     ("eligibility", "get", "/households/{household_id}/assessments"):
         _own_other(lambda h: f"/households/{h}/assessments"),
     ("eligibility", "get", "/households/{household_id}/decisions"): _own_other(lambda h: f"/households/{h}/decisions"),
@@ -940,4 +960,5 @@ def _concrete(path: str, household_id: str) -> str:
             .replace("{assessment_id}", household_id).replace("{job_id}", household_id).replace("{version}", "1")
             .replace("{proposal_id}", household_id).replace("{candidate_id}", household_id)
             .replace("{notification_id}", household_id).replace("{code}", "dinas-pendidikan")
-            .replace("{year}", str(programme_today().year)).replace("{region}", "3672"))  # any uuid: a forbidden role is refused before the lookup
+            .replace("{year}", str(programme_today().year)).replace("{region}", "3672")
+            .replace("{period_start}", _CLOSED_PERIOD))  # any uuid: a forbidden role is refused before the lookup

@@ -6,26 +6,23 @@ the office answers the notification → the registry shows the answer on the fam
 Escalation takes three verification periods in a row, and a period is closed by monitoring's background
 loop the day after it ends. A test cannot wait three months, so the family is one registered before
 those periods (its registration moment in monitoring is set back, as for a family imported from the
-register), its visits are posted as captured in them, and each period is closed by monitoring's own
-use case (`compliance.close_period`, what the loop runs), in order. Everything after that is the
-platform's own work: the outbox relays, the consumers, the webhook, the answer's event, the registry.
+register), its visits are posted as captured in them, and each period is closed in order by Cilegon's
+operator through monitoring's API (`POST /compliance/periods/jscm/{period_start}/closing`, what the loop
+does the day after a period ends). Everything after that is the platform's own work: the outbox relays,
+the consumers, the webhook, the answer's event, the registry.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from datetime import date, datetime, timezone
 
 import httpx
 
-from ejsika_monitoring import compliance
 from ejsika_monitoring.domain.compliance import Period
-from ejsika_runtime.db import create_pool
 from ejsika_runtime.demo.launcher import new_webhook_secret, start_receiver, stop
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.embedded import free_port
-from ejsika_runtime.outbox import Outbox
 
 from .conftest import Platform, activate, eventually, query
 
@@ -56,17 +53,11 @@ def _visit(household_id: str, member_id: str, period: Period) -> dict:
             "notes": "anak jarang masuk sekolah"}
 
 
-def _close(database_url: str, periods: list[Period]) -> None:
+def _close(operator: httpx.Client, periods: list[Period]) -> None:
     """Close the periods, oldest first, as monitoring's period-close loop does the day after each ends."""
-    async def close() -> None:
-        pool = await create_pool(database_url, "monitoring", size=2)
-        try:
-            for period in periods:
-                await compliance.close_period(pool, Outbox("monitoring"), "jscm", period)
-        finally:
-            await pool.close()
-
-    asyncio.run(close())
+    for period in periods:
+        closed = operator.post(f"/compliance/periods/jscm/{period.start.isoformat()}/closing", timeout=120)
+        assert closed.status_code == 202, closed.text
 
 
 def _escalations(receiver: str) -> list[dict]:
@@ -107,7 +98,7 @@ def test_a_visit_escalated_reaches_the_education_office_whose_answer_shows_on_th
         for period in PERIODS:
             visit = monitoring.post("/visits", json=_visit(household_id, child["member_id"], period))
             assert visit.status_code == 201, visit.text
-        _close(database, PERIODS)
+        _close(platform.client("monitoring", role="operator"), PERIODS)
         results = monitoring.get(f"/households/{household_id}/compliance").json()["items"]
         assert [r["result"] for r in results] == ["non_compliant"] * 3
 

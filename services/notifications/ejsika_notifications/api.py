@@ -260,6 +260,24 @@ def routes(
             await subscriptions.deactivate(conn, subscription_id)
         return Response(status_code=http.HTTP_204_NO_CONTENT)
 
+    @router.post("/subscriptions/{subscription_id:uuid}/reactivation", response_model=SubscriptionOut,
+                 response_model_exclude_none=True,
+                 responses={409: documented("The subscription was ended by its agency or an admin, not disabled"
+                                            " by the platform: subscribe again")})
+    async def reactivate(subscription_id: UUID, caller: Caller = manage) -> SubscriptionOut:
+        """Deliver again to a subscription the platform disabled when its endpoint answered 410 Gone,
+        once the agency says the endpoint is back. What failed with it stays failed until the agency
+        asks for it (POST /subscriptions/{id}/redrive): it may not want a backlog. An active
+        subscription is answered as it is, unchanged."""
+        async with pool_of().acquire() as conn, conn.transaction():
+            await own_subscription(conn, caller, subscription_id)
+            record = (await subscriptions.reactivate(conn, subscription_id)
+                      or await subscriptions.subscription(conn, subscription_id))
+        if record is None or not record.active:  # None: removed since, which the schema does not allow
+            raise Problem(http.HTTP_409_CONFLICT, "the subscription was ended by its agency or an admin, not"
+                          " disabled by the platform: subscribe again")
+        return _subscription_out(record)
+
     @router.get("/event-types", response_model=list[EventTypeOut])
     async def event_types(caller: Caller = catalogue) -> list[EventTypeOut]:
         """What can be subscribed to, and the fields of each that a data profile may name (beside the

@@ -5,6 +5,11 @@
 reserves places for KPM children. One notice per child and school year, with a stable id, so that
 computing it again (every day, and whenever the family changes) never tells an agency twice, and a
 subscription made mid-year still hears of every such child at the next daily run.
+
+`families.without_health_insurance`: a member of an active KPM family known to be outside JKN (the
+registry's `health_insurance` is `none`), whom the health office can enrol as PBI-JKN. One notice
+per member and calendar year (the PBI quota is set yearly): a member still uncovered next year is
+told of again; computing it again within the year tells no one twice.
 """
 
 from __future__ import annotations
@@ -16,8 +21,8 @@ from uuid import UUID, uuid5
 from ejsika_runtime.programme_time import programme_date
 
 from .domain.deliveries import Notice
-from .domain.families import Family, finishing_smp, school_year, school_year_start, SMP_FINAL_YEAR_AGE
-from .domain.subscriptions import CHILDREN_ENTERING_SMA
+from .domain.families import Family, finishing_smp, outside_jkn, school_year, school_year_start, SMP_FINAL_YEAR_AGE
+from .domain.subscriptions import CHILDREN_ENTERING_SMA, FAMILIES_WITHOUT_HEALTH_INSURANCE
 
 _NAMESPACE = UUID("0b3e7f0c-6a59-4f5e-9f1e-2c8d7a4b1e60")
 
@@ -40,6 +45,27 @@ def entering_sma(families: Iterable[Family], at: datetime) -> list[Notice]:
                     occurred_at=at,
                     facts={"programme": family.programme, "region_code": family.region_code, "school_year": year,
                            "entering_school_year": f"{start + 1}/{start + 2}"},
+                    member_ids=(member.member_id,),
+                ))
+    return notices
+
+
+def without_health_insurance(families: Iterable[Family], at: datetime) -> list[Notice]:
+    """The notices of the active KPM families with members outside JKN: one per member and year."""
+    year = programme_date(at).year
+    notices = []
+    for family in families:
+        if family.enrolment_status != "active":
+            continue
+        for member in family.members.values():
+            if outside_jkn(member):
+                notices.append(Notice(
+                    event_id=uuid5(_NAMESPACE, f"{FAMILIES_WITHOUT_HEALTH_INSURANCE}:{family.household_id}:"
+                                               f"{member.member_id}:{year}"),
+                    event_type=FAMILIES_WITHOUT_HEALTH_INSURANCE,
+                    household_id=family.household_id,
+                    occurred_at=at,
+                    facts={"programme": family.programme, "region_code": family.region_code, "year": year},
                     member_ids=(member.member_id,),
                 ))
     return notices

@@ -23,7 +23,7 @@ from ejsika_runtime.programme_time import programme_date
 
 from . import derived, families
 from .domain.deliveries import PlannedDelivery
-from .store import deliveries
+from .store import awaiting, deliveries
 
 log = logging.getLogger(__name__)
 
@@ -79,9 +79,22 @@ async def run(pool: asyncpg.Pool, notify, *, interval_s: float = 300.0,
                     await derive(conn, notify, moment)
                     computed = today
                 released = await release(conn, today)
+                await sweep(conn, notify)
             if released:
                 log.info("digests released", extra={"notifications": released})
         await asyncio.sleep(interval_s)
+
+
+async def sweep(conn: asyncpg.Connection, notify) -> int:
+    """Match the notices still waiting for a family projected since (see `store.awaiting`), and
+    give up on those whose family never came."""
+    async with conn.transaction():
+        notices = await awaiting.release_known(conn)
+        if notices:
+            await notify(conn, notices, await families.load(conn, {n.household_id for n in notices}))
+        if expired := await awaiting.expire(conn):
+            log.warning("notices dropped: their family never came", extra={"notifications": expired})
+    return len(notices)
 
 
 async def derive(conn: asyncpg.Connection, notify, at: datetime) -> int:
@@ -90,5 +103,7 @@ async def derive(conn: asyncpg.Connection, notify, at: datetime) -> int:
     async with conn.transaction():
         found = await families.active_with_pupils_born_between(conn, first, last)
         notices = derived.entering_sma(found.values(), at)
-        await notify(conn, notices, found)
+        uninsured = await families.active_without_health_insurance(conn)
+        notices += derived.without_health_insurance(uninsured.values(), at)
+        await notify(conn, notices, {**found, **uninsured})
     return len(notices)

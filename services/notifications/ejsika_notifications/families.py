@@ -22,13 +22,15 @@ async def load(conn: asyncpg.Connection, household_ids: Collection[UUID]) -> dic
         "SELECT household_id, version, programme, region_code, enrolment_status FROM families"
         " WHERE household_id = ANY($1::uuid[])", ids)
     members = await conn.fetch(
-        "SELECT household_id, member_id, nik, name, birth_date, sex, relation, in_school FROM family_members"
+        "SELECT household_id, member_id, nik, name, birth_date, sex, relation, in_school, health_insurance"
+        " FROM family_members"
         " WHERE household_id = ANY($1::uuid[]) ORDER BY household_id, birth_date, member_id", ids)
     found = {r["household_id"]: Family(r["household_id"], r["version"], r["programme"], r["region_code"],
                                         r["enrolment_status"], {}) for r in families}
     for r in members:
         found[r["household_id"]].members[r["member_id"]] = FamilyMember(
-            r["member_id"], r["nik"], r["name"], r["birth_date"], r["sex"], r["relation"], r["in_school"])
+            r["member_id"], r["nik"], r["name"], r["birth_date"], r["sex"], r["relation"], r["in_school"],
+            r["health_insurance"])
     return found
 
 
@@ -49,8 +51,10 @@ async def save(conn: asyncpg.Connection, families: Mapping[UUID, Family]) -> Non
     members = [(f.household_id, m) for f in rows for m in f.members.values()]
     if members:
         await conn.copy_records_to_table("family_members", records=[
-            (h, m.member_id, m.nik, m.name, m.birth_date, m.sex, m.relation, m.in_school) for h, m in members
-        ], columns=["household_id", "member_id", "nik", "name", "birth_date", "sex", "relation", "in_school"],
+            (h, m.member_id, m.nik, m.name, m.birth_date, m.sex, m.relation, m.in_school, m.health_insurance)
+            for h, m in members
+        ], columns=["household_id", "member_id", "nik", "name", "birth_date", "sex", "relation", "in_school",
+                    "health_insurance"],
             schema_name=await _schema(conn))
 
 
@@ -71,6 +75,14 @@ async def active_with_pupils_born_between(conn: asyncpg.Connection, first: date,
         "SELECT DISTINCT m.household_id FROM family_members m JOIN families f USING (household_id)"
         " WHERE m.in_school AND m.birth_date BETWEEN $1 AND $2 AND f.enrolment_status = 'active'",
         first, last)
+    return await load(conn, [r["household_id"] for r in ids])
+
+
+async def active_without_health_insurance(conn: asyncpg.Connection) -> dict[UUID, Family]:
+    """Active KPM families with a member known to be outside JKN (the daily job's candidates)."""
+    ids = await conn.fetch(
+        "SELECT DISTINCT m.household_id FROM family_members m JOIN families f USING (household_id)"
+        " WHERE m.health_insurance = 'none' AND f.enrolment_status = 'active'")
     return await load(conn, [r["household_id"] for r in ids])
 
 

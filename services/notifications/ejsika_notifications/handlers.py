@@ -27,11 +27,11 @@ from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from . import derived, digest, families, pseudonyms
-from .domain.deliveries import Notice, notice_of, plan
+from .domain.deliveries import Notice, awaits_family, notice_of, plan
 from .domain.families import FAMILY_EVENTS, Family
 from .domain.subscriptions import EVENT_TYPES
 from .pseudonyms import Pseudonyms
-from .store import deliveries, subscriptions
+from .store import awaiting, deliveries, subscriptions
 
 SERVICE = "notifications"
 PURPOSE = "telling the agencies (OPD) that serve KPM families what their data profile allows"
@@ -59,11 +59,13 @@ class Handlers:
             await scopes.follow(conn, SERVICE, registered, PURPOSE, KEPT_FIELDS)
         await scopes.follow_updates(conn, [e for e in events if isinstance(e, HouseholdUpdated)])
         kept = await families.follow(conn, events)
-        notices = [notice_of(e) for e in events if isinstance(e, EnrolmentChanged)]
+        notices = await awaiting.release(conn, list(kept))  # what waited for these families: matched now
+        notices += [notice_of(e) for e in events if isinstance(e, EnrolmentChanged)]
         changed = {e.data.household_id for e in events if isinstance(e, FAMILY_EVENTS)}
         if changed:
             latest = max(e.time for e in events)
-            notices += derived.entering_sma([kept[h] for h in changed if h in kept], latest)
+            touched = [kept[h] for h in changed if h in kept]
+            notices += derived.entering_sma(touched, latest) + derived.without_health_insurance(touched, latest)
         await self.notify(conn, notices, kept)
 
     async def on_events(self, uow: UnitOfWork, events: list[Event]) -> None:
@@ -80,12 +82,15 @@ class Handlers:
             await self.notify(conn, notices, await families.load(conn, {n.household_id for n in notices}))
 
     async def notify(self, conn: asyncpg.Connection, notices: Sequence[Notice], kept: Mapping[UUID, Family]) -> None:
-        """Queue what the notices match: at once, or held for the subscription's daily digest."""
+        """Queue what the notices match: at once, or held for the subscription's daily digest. A
+        notice of a family not projected yet also waits for it (`store.awaiting`) if a subscription
+        needs the family to decide."""
         if not notices:
             return
         active = await subscriptions.active_subscriptions(conn, sorted({n.event_type for n in notices}))
         if not active:
             return
+        await awaiting.hold(conn, [n for n in notices if n.household_id not in kept and awaits_family(n, active)])
         planned = plan(notices, active, kept, self.references)
         digests = {s.id for s in active if s.frequency == "daily_digest"}
         await deliveries.queue(conn, [p for p in planned.deliveries if p.subscription_id not in digests])

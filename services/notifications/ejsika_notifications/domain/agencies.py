@@ -22,7 +22,7 @@ FAMILY_FIELDS = frozenset({"region_code", "programme", "enrolment_status"})
 # The members a notification is about, one object each. Their `reference` (the agency's pseudonym
 # of the member) comes with any other field of theirs, so that an answer can name the member.
 MEMBER_FIELDS = frozenset({"reference", "nik", "name", "birth_date", "age", "sex", "relation", "in_school",
-                           "school_level"})
+                           "school_level", "health_insurance"})
 MEMBER_PATHS = frozenset({"members", *(f"members.{f}" for f in MEMBER_FIELDS)})
 # Compliance with a commitment is personal data of its domain (antenatal care and a toddler's
 # growth are health data): an agency hears of a commitment's verification or escalation, whatever
@@ -41,7 +41,7 @@ HEALTH_PROFILE: Profile = frozenset({
     "region_code", "programme", "enrolment_status",
     # the mother or the toddler
     "members.nik", "members.name", "members.birth_date", "members.sex", "members.relation",
-    "compliance.antenatal", "compliance.toddler", "commitment", "kind", "consecutive_periods", "period_end",
+    "members.health_insurance", "year", "compliance.antenatal", "compliance.toddler", "commitment", "kind", "consecutive_periods", "period_end",
     "observations.antenatal", "observations.toddlers",
     "eligible", "member_counts.pregnant", "member_counts.toddlers",
 })

@@ -27,7 +27,7 @@ from ejsika_runtime.programme_time import programme_date
 from ..pseudonyms import Handed, Pseudonyms
 from .agencies import minimise
 from .families import Family, FamilyMember, age_on, school_level
-from .subscriptions import INTERNAL_FIELDS, RENAMED, Subscription
+from .subscriptions import EVENT_GRANTS, INTERNAL_FIELDS, RENAMED, Subscription
 
 
 @dataclass(frozen=True)
@@ -93,6 +93,7 @@ def member_payload(member: FamilyMember, reference: str, on) -> dict[str, Any]:
         "reference": reference, "nik": member.nik, "name": member.name, "birth_date": member.birth_date.isoformat(),
         "age": age_on(member.birth_date, on), "sex": member.sex, "relation": member.relation,
         "in_school": member.in_school, "school_level": school_level(member, on),
+        "health_insurance": member.health_insurance,
     }
 
 
@@ -119,7 +120,8 @@ def plan(
 def _for(subscription: Subscription, notice: Notice, family: Family | None, references: Pseudonyms,
          handed: list[Handed]) -> PlannedDelivery | None:
     facts = notice.facts
-    if not subscription.hears_of(facts.get("commitment")):
+    grant = EVENT_GRANTS.get(notice.event_type)
+    if not subscription.hears_of(facts.get("commitment")) or (grant is not None and grant not in subscription.profile):
         return None
     status = facts.get("status") if notice.event_type == EnrolmentChanged.event_type else None
     region = facts.get("region_code") or (family.region_code if family else None) or facts.get("region")
@@ -157,6 +159,22 @@ def _for(subscription: Subscription, notice: Notice, family: Family | None, refe
     handed.extend(Handed(agency, ref, "member", i) for i, ref in member_refs.items())
     return PlannedDelivery(subscription.id, notice.event_id, notice.household_id, payload, reference,
                            notice.event_type, notice.occurred_at)
+
+
+def awaits_family(notice: Notice, subscriptions: Sequence[Subscription]) -> bool:
+    """Whether a subscription to the notice's event type asks what only the family can answer (the
+    notice's own facts carrying no region, programme or enrolment status for it to check, or the
+    subscription choosing members): without the family, such a subscription cannot be told of it
+    yet, and the notice waits for the family rather than being lost to it."""
+    facts = notice.facts
+    status = facts.get("status") if notice.event_type == EnrolmentChanged.event_type else None
+    return any(
+        s.active and s.event_type == notice.event_type and (
+            (s.filter.region_prefix and not (facts.get("region_code") or facts.get("region")))
+            or (s.filter.programmes and not facts.get("programme"))
+            or (s.filter.enrolment_statuses and not status)
+            or s.filter.chooses_members)
+        for s in subscriptions)
 
 
 def _member_ids(facts: Any, ids: Iterable[UUID]) -> list[UUID]:

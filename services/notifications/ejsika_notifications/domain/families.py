@@ -2,9 +2,10 @@
 
 The registry owns households; this service keeps a projection of the few fields that agencies may
 receive (who the members are, their birth date, sex, relation and schooling, the village, the
-programme and its enrolment status), built from the registry's events in partition order. Income,
-welfare indicators, the address, the No. KK and health flags are not kept: no profile can name
-what is not here, so no agency can ever be sent it by mistake.
+programme and its enrolment status, and their JKN cover for the health office), built from the
+registry's events in partition order. Income, welfare indicators, the address, the No. KK and the
+other health flags are not kept: no profile can name what is not here, so no agency can ever be
+sent it by mistake.
 
 Schooling has no level in the registry's data (only `in_school`): the level is inferred from the
 age at the start of the school year, as the national school ages go (SD 7-12, SMP 13-15, SMA 16-18).
@@ -51,6 +52,7 @@ class FamilyMember:
     sex: str
     relation: str
     in_school: bool
+    health_insurance: str | None = None  # pbi_jkn, jkn_contributory, none; None while not recorded
 
 
 @dataclass(frozen=True)
@@ -65,7 +67,7 @@ class Family:
 
 def member_of(member: HouseholdMember) -> FamilyMember:
     return FamilyMember(member.member_id, member.nik, member.name, member.birth_date, member.sex, member.relation,
-                        member.in_school)
+                        member.in_school, member.health_insurance)
 
 
 def age_on(born: date, day: date) -> int:
@@ -90,6 +92,11 @@ def school_level(member: FamilyMember, day: date) -> SchoolLevel | None:
         return None
     age = age_on(member.birth_date, school_year_start(day))
     return next((level for level, low, high in _LEVEL_AGES if low <= age <= high), None)
+
+
+def outside_jkn(member: FamilyMember) -> bool:
+    """Known to have no JKN cover (neither PBI-JKN nor paid contributions); unrecorded is not outside."""
+    return member.health_insurance == "none"
 
 
 def finishing_smp(member: FamilyMember, day: date) -> bool:

@@ -39,6 +39,7 @@ from .agencies import COMMITMENT_GRANTS, FAMILY_FIELDS, MEMBER_PATHS, Profile, f
 from .families import SCHOOL_LEVELS, FamilyMember, age_on, school_level
 
 CHILDREN_ENTERING_SMA = "children.entering_sma"
+FAMILIES_WITHOUT_HEALTH_INSURANCE = "families.without_health_insurance"
 
 
 class EnteringSmaData(BaseModel):
@@ -50,6 +51,14 @@ class EnteringSmaData(BaseModel):
     entering_school_year: str  # the one in which they enter SMA (or SMK), e.g. 2027/2028
 
 
+class WithoutHealthInsuranceData(BaseModel):
+    """The derived fact "KPM families without health insurance" (the members are those outside JKN)."""
+
+    programme: str
+    region_code: str
+    year: int  # the calendar year of the PBI-JKN quota the members could enter
+
+
 # The event types an agency may subscribe to, with the model of their data (what a profile names).
 EVENT_TYPES: dict[str, type[BaseModel]] = {
     EligibilityAssessed.event_type: EligibilityAssessedData,
@@ -59,7 +68,11 @@ EVENT_TYPES: dict[str, type[BaseModel]] = {
     ComplianceVerified.event_type: ComplianceVerifiedData,
     ComplianceEscalated.event_type: ComplianceEscalatedData,
     CHILDREN_ENTERING_SMA: EnteringSmaData,
+    FAMILIES_WITHOUT_HEALTH_INSURANCE: WithoutHealthInsuranceData,
 }
+# Event types that are health data in themselves (a family lacks cover): heard of only by an agency
+# whose profile names the field they reveal, whatever else it may see.
+EVENT_GRANTS = {FAMILIES_WITHOUT_HEALTH_INSURANCE: "members.health_insurance"}
 # Never sent, whatever a profile says: the registry's and the platform's own identifiers. A
 # member's id becomes the agency's reference of the member, under the name `member`.
 INTERNAL_FIELDS = frozenset({"household_id", "visit_id", "pendamping_id", "version", "from_household_id",

@@ -166,6 +166,22 @@ async def deactivate(conn: asyncpg.Connection, subscription_id: UUID) -> bool:
     return bool(done)
 
 
+async def subscription(conn: asyncpg.Connection, subscription_id: UUID) -> SubscriptionRecord | None:
+    row = await conn.fetchrow(f"SELECT {_RECORD_COLUMNS} FROM subscriptions WHERE id = $1", subscription_id)
+    return _record(row) if row else None
+
+
+async def reactivate(conn: asyncpg.Connection, subscription_id: UUID) -> SubscriptionRecord | None:
+    """Deliver again to a subscription the platform disabled (its endpoint answered 410 Gone): active,
+    its reason cleared. None, and nothing changed, unless the platform had disabled it: one its
+    agency ended stays ended (the agency subscribes again)."""
+    row = await conn.fetchrow(
+        "UPDATE subscriptions SET active = true, disabled_reason = NULL"
+        f" WHERE id = $1 AND NOT active AND disabled_reason IS NOT NULL RETURNING {_RECORD_COLUMNS}",
+        subscription_id)
+    return _record(row) if row else None
+
+
 async def active_subscriptions(conn: asyncpg.Connection, event_types: Sequence[str]) -> list[Subscription]:
     """The active subscriptions to these event types, each with its agency's current profile."""
     rows = await conn.fetch(

@@ -104,8 +104,9 @@ async def test_the_demo_subscription_is_created_once(client, db):
     ready = await db.pool.fetch("SELECT agency, ready_made, url FROM subscriptions WHERE ready_made IS NOT NULL"
                                 " ORDER BY agency, ready_made")
     assert [(r["agency"], r["ready_made"], r["url"]) for r in ready] == [
-        ("dinas-kesehatan", "antenatal-care", url), ("dinas-kesehatan", "toddler-growth", url),
-        ("dinas-kesehatan", "toddler-immunisation", url), ("dinas-pendidikan", "dropout-risk", url),
+        ("dinas-kesehatan", "antenatal-care", url), ("dinas-kesehatan", "families-without-health-insurance", url),
+        ("dinas-kesehatan", "toddler-growth", url), ("dinas-kesehatan", "toddler-immunisation", url),
+        ("dinas-pendidikan", "dropout-risk", url),
         ("dinas-pendidikan", "sma-smk-placement", url)]
     profile = await db.pool.fetchval("SELECT profile FROM agencies WHERE code = 'dinas-pendidikan'")
     assert set(profile) == set(demo.DEMO_AGENCY.profile)

@@ -134,6 +134,30 @@ async def test_registry_events_keep_only_the_profiled_fields_and_the_child_enter
         assert await pseudonyms.resolve(conn, EDUCATION.code, child, "member") == family.child.member_id
 
 
+async def test_each_subscription_is_cut_to_its_own_agency_s_profile_as_the_database_joins_them(db):
+    """The profile is read with each subscription (`active_subscriptions` joins the agencies): one
+    registry event, its members chosen by age, reaches each office with its own profile's fields
+    only. The two profiles differ here (sex and relation for health, schooling for education), so a
+    join giving every subscription one agency's profile fails this."""
+    family = Family()
+    teenagers = Filter("36", member_age_min=13, member_age_max=18)
+    school = await subscribe(db, EDUCATION, "enrolment.changed", teenagers)
+    health = await subscribe(db, HEALTH, "enrolment.changed", teenagers)
+    await apply(db, HANDLERS.on_household, [family.registered(), family.enrolled()])
+
+    (to_school,), (to_health,) = await notifications(db, school), await notifications(db, health)
+    (pupil,), (patient,) = to_school["payload"]["members"], to_health["payload"]["members"]
+    assert pupil == {"reference": REFERENCES.member_reference_of(EDUCATION.code, family.child.member_id),
+                     "nik": "3672010103110002", "name": "Ani", "birth_date": "2011-03-01", "in_school": True,
+                     "school_level": "smp"}
+    assert {k: patient.get(k) for k in ("reference", "name", "sex", "relation")} == {
+        "reference": REFERENCES.member_reference_of(HEALTH.code, family.child.member_id), "name": "Ani",
+        "sex": "F", "relation": "child"}
+    health_fields = {f.removeprefix("members.") for f in HEALTH.profile if f.startswith("members.")}
+    assert set(patient) <= health_fields | {"reference"}, "nothing outside the health office's profile"
+    assert not {"in_school", "school_level"} & set(patient)
+
+
 async def test_escalations_go_to_the_agency_whose_commitment_and_filter_they_fit(db):
     family = Family()
     dropout = await subscribe(db, EDUCATION, "compliance.escalated", Filter("36", escalation_kinds=("school_dropout_risk",)))
@@ -152,7 +176,8 @@ async def test_escalations_go_to_the_agency_whose_commitment_and_filter_they_fit
     assert mother["payload"]["kind"] == "no_antenatal_care"
     assert mother["payload"]["members"] == [{
         "reference": REFERENCES.member_reference_of(HEALTH.code, family.mother.member_id), "nik": "3672014101850001",
-        "name": "Siti Aminah", "birth_date": "1985-01-01", "sex": "F", "relation": "spouse"}]
+        "name": "Siti Aminah", "birth_date": "1985-01-01", "sex": "F", "relation": "spouse",
+        "health_insurance": None}], "the health office may know her JKN cover: not recorded here"
     assert not await notifications(db, lebak), "another regency"
     text = json.dumps([school["payload"], mother["payload"]])
     assert str(family.id) not in text and str(family.child.member_id) not in text
@@ -189,7 +214,8 @@ async def test_an_admin_loads_the_ready_made_subscriptions_once(client, db):
     catalogue = (await client.get("/ready-made")).json()
     health = next(c for c in catalogue if c["agency"]["code"] == "dinas-kesehatan")
     insurance = next(s for s in health["subscriptions"] if s["name"] == "families-without-health-insurance")
-    assert "health_insurance" in insurance["unavailable"] and insurance["event_type"] is None
+    assert insurance["unavailable"] is None
+    assert (insurance["event_type"], insurance["frequency"]) == ("families.without_health_insurance", "daily_digest")
 
     loaded = await client.post("/agencies/dinas-pendidikan/ready-made", json={"url": "https://opd.example/hooks"})
     assert loaded.status_code == 201, loaded.text
@@ -227,3 +253,28 @@ async def test_a_subscription_keeps_its_dci_criteria(client):
     types = {t["event_type"]: t for t in (await client.get("/event-types")).json()}
     assert "children.entering_sma" in types and "kind" in types["compliance.escalated"]["fields"]
     assert "members.nik" in types["visit.recorded"]["family_fields"]
+
+
+async def test_the_health_office_hears_once_a_year_of_members_outside_jkn_and_no_one_else_does(db):
+    family = Family()
+    family.mother = family.mother.model_copy(update={"health_insurance": "none"})
+    family.child = family.child.model_copy(update={"health_insurance": "pbi_jkn"})
+    health = await subscribe(db, HEALTH, "families.without_health_insurance")
+    education = await subscribe(db, EDUCATION, "families.without_health_insurance")
+
+    await apply(db, HANDLERS.on_household, [family.registered()])
+    assert not await notifications(db, health), "a candidate is not a KPM yet"
+    await apply(db, HANDLERS.on_household, [family.enrolled()])
+    covers = await db.pool.fetch("SELECT name, health_insurance FROM family_members WHERE household_id = $1"
+                                 " ORDER BY name", family.id)
+    assert [tuple(c) for c in covers] == [("Ani", "pbi_jkn"), ("Budi", None), ("Siti Aminah", "none")]
+
+    (told,) = await notifications(db, health)
+    assert told["event_type"] == "families.without_health_insurance"
+    assert told["payload"]["year"] == 2026 and told["payload"]["region_code"] == "3672011001"
+    assert [(m["name"], m["health_insurance"]) for m in told["payload"]["members"]] == [("Siti Aminah", "none")]
+    assert not await notifications(db, education), "its profile does not name the cover: it never learns of a lack"
+
+    async with db.pool.acquire() as conn:  # the daily job finds her again: still one notification this year
+        await digest.derive(conn, HANDLERS.notify, AT + timedelta(days=30))
+    assert len(await notifications(db, health)) == 1

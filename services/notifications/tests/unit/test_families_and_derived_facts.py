@@ -172,3 +172,31 @@ def test_the_daily_jobs_birth_window_is_exactly_the_children_finishing_smp(on):
     for born in (first - timedelta(days=1), first, last, last + timedelta(days=1)):
         assert finishing_smp(pupil(born), on) == (first <= born <= last), born
     assert age_on(last, date(on.year if on.month >= 7 else on.year - 1, 7, 1)) == 15
+
+
+def insured(cover: str | None) -> FamilyMember:
+    return FamilyMember(uuid.uuid4(), "3672014101850001", "Siti", date(1985, 1, 1), "F", "spouse", False, cover)
+
+
+def test_members_known_to_be_outside_jkn_are_told_of_once_a_year():
+    uncovered, pbi, unknown = insured("none"), insured("pbi_jkn"), insured(None)
+    (notice,) = derived.without_health_insurance([family(uncovered, pbi, unknown)], at(date(2026, 11, 20)))
+    assert notice.member_ids == (uncovered.member_id,), "an unrecorded cover is not a lack of one"
+    assert notice.facts == {"programme": "jamsosratu", "region_code": "3672011001", "year": 2026}
+    same_year = {n.event_id for day in (date(2026, 1, 1), date(2026, 11, 20), date(2026, 12, 31))
+                 for n in derived.without_health_insurance([family(uncovered)], at(day))}
+    assert same_year == {notice.event_id}
+    (next_year,) = derived.without_health_insurance([family(uncovered)], at(date(2027, 1, 1)))
+    assert next_year.event_id != notice.event_id, "still uncovered next year: told again, for the next PBI quota"
+    assert not derived.without_health_insurance([family(uncovered, status="candidate")], at(date(2026, 11, 20)))
+
+
+def test_the_cover_follows_the_registrys_member_events():
+    head = member(date(1980, 1, 1), in_school=False, relation="head", health_insurance="none")
+    families = {}
+    apply(families, registered(head))
+    assert families[HOUSEHOLD].members[head.member_id].health_insurance == "none"
+    covered = head.model_copy(update={"health_insurance": "pbi_jkn"})
+    apply(families, MemberUpdated(**envelope(), data=MemberUpdatedData(
+        household_id=HOUSEHOLD, version=2, member=covered, changed=["health_insurance"])))
+    assert families[HOUSEHOLD].members[head.member_id].health_insurance == "pbi_jkn"

@@ -61,7 +61,7 @@ HOUSEHOLD = uuid.uuid4()
 MOTHER, CHILD, TODDLER, GONE = (uuid.uuid4() for _ in range(4))
 REFERENCES = Pseudonyms(b"unit-test-pseudonym-key-0123456789abcdef")
 FAMILY = Family(HOUSEHOLD, 7, "jamsosratu", "3672011001", "active", {
-    MOTHER: FamilyMember(MOTHER, "3672014101850001", "Siti Aminah", date(1985, 1, 1), "F", "spouse", False),
+    MOTHER: FamilyMember(MOTHER, "3672014101850001", "Siti Aminah", date(1985, 1, 1), "F", "spouse", False, "none"),
     CHILD: FamilyMember(CHILD, "3672010103110002", "Ani", date(2011, 3, 1), "F", "child", True),
     TODDLER: FamilyMember(TODDLER, "3672010105240003", "Budi", date(2024, 5, 1), "M", "child", False),
 })
@@ -125,6 +125,7 @@ def every_event() -> list:
 def every_notice():
     notices = [notice_of(e) for e in every_event()]
     notices += derived.entering_sma([FAMILY], AT)
+    notices += derived.without_health_insurance([FAMILY], AT)
     assert {n.event_type for n in notices} == set(EVENT_TYPES), "a fixture for every subscribable event type"
     return notices
 
@@ -210,6 +211,20 @@ def test_the_health_office_hears_of_mothers_and_toddlers_only():
     (told,) = plan(verified, [health], {HOUSEHOLD: FAMILY}, REFERENCES).deliveries
     assert [c["commitment"] for c in told.payload["commitments"]] == ["antenatal", "toddler"]
     assert {m["name"] for m in told.payload["members"]} == {"Ani", "Siti Aminah", "Budi"}  # the members verified
+
+
+def test_only_a_profile_naming_the_cover_hears_that_a_family_lacks_one():
+    uninsured = [n for n in NOTICES if n.event_type == "families.without_health_insurance"]
+    health = Subscription(uuid.uuid4(), "dinas-kesehatan", "families.without_health_insurance", Filter("36"),
+                          HEALTH_PROFILE)
+    (told,) = plan(uninsured, [health], {HOUSEHOLD: FAMILY}, REFERENCES).deliveries
+    (mother,) = told.payload["members"]
+    assert (mother["name"], mother["health_insurance"]) == ("Siti Aminah", "none")
+    assert told.payload["year"] == AT.year
+    # the same fact for a profile without the cover: the event type itself would tell it
+    education = Subscription(uuid.uuid4(), "dinas-pendidikan", "families.without_health_insurance", Filter("36"),
+                             EDUCATION_PROFILE | {"members.name"})
+    assert not plan(uninsured, [education], {HOUSEHOLD: FAMILY}, REFERENCES).deliveries
 
 
 def test_family_level_notices_send_no_member_unless_the_subscription_chooses_them():

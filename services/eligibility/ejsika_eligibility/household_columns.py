@@ -20,7 +20,7 @@ from uuid import UUID
 import asyncpg
 import numpy as np
 
-from .domain.columns import SEXES, Households
+from .domain.columns import Households
 from .domain.rules import INDICATORS
 
 EPOCH = np.datetime64("2000-01-01", "D")
@@ -154,10 +154,7 @@ class State:
     def __len__(self) -> int:
         return len(self.region)
 
-    def member_columns(self) -> dict[str, np.ndarray]:
-        return {"household": self.member_household, "birth_date": self.birth_date, "in_school": self.in_school,
-                "pregnant": self.pregnant, "disability": self.disability,
-                "sex": np.asarray(SEXES, dtype=object)[self.sex]}
+    member_columns = Households.member_columns  # the same member columns, for the same scorer
 
     @classmethod
     def unpack(cls, fixed: bytes, members: bytes | None) -> State:

@@ -20,6 +20,8 @@ from ejsika_contracts import Location, Observations, VisitRecorded, VisitRecorde
 from ejsika_runtime.scopes import HouseholdScope
 from ejsika_runtime.unit_of_work import UnitOfWork
 
+from . import schedules
+from .domain.schedule import Schedule
 from .domain.visits import KnownHousehold, Violation, VisitPolicy, first_of_each, refusals
 
 SOURCE = "monitoring"
@@ -50,24 +52,33 @@ class Outcome:
     errors: tuple[Violation, ...] = ()
 
 
+# The households a batch names, each with its scope and its schedule, locked for the transaction (the
+# schedule's lock order, `schedules.LOCKED_SQL`): one read serves the rules of intake and the schedule.
+KNOWN_SQL = (f"SELECT {schedules.SCHEDULE_COLUMNS}, h.registered_at, s.programme, s.region_code, s.pendamping_id"
+             f" FROM households h LEFT JOIN household_scope s ON s.household_id = h.household_id"
+             f"{schedules.OPEN_DUE_JOIN}{schedules.LOCKED_ORDER}")
+
+
 async def known_households(conn: asyncpg.Connection, household_ids: Sequence[UUID],
-                           covers: Callable[[HouseholdScope], bool]) -> dict[UUID, KnownHousehold]:
-    """The households monitoring follows among these, with whether the caller reaches each."""
-    rows = await conn.fetch(
-        "SELECT h.household_id, h.registered_at, s.programme, s.region_code, s.pendamping_id FROM households h"
-        " LEFT JOIN household_scope s USING (household_id) WHERE h.household_id = ANY($1::uuid[])",
-        list(set(household_ids)))
-    return {r["household_id"]: KnownHousehold(
+                           covers: Callable[[HouseholdScope], bool]
+                           ) -> tuple[dict[UUID, KnownHousehold], dict[UUID, Schedule]]:
+    """The households monitoring follows among these, with whether the caller reaches each, and their
+    schedules, locked for the caller's transaction."""
+    rows = await conn.fetch(KNOWN_SQL, list(set(household_ids)))
+    known = {r["household_id"]: KnownHousehold(
         r["household_id"], r["registered_at"],
         r["programme"] is not None and covers(HouseholdScope(r["household_id"], r["programme"], r["region_code"],
                                                              r["pendamping_id"])))
         for r in rows}
+    return known, {r["household_id"]: schedules.schedule_of(r) for r in rows}
 
 
 async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callable[[HouseholdScope], bool],
-                        received_at: datetime, policy: VisitPolicy) -> tuple[list[Outcome], list[VisitRecordedData]]:
-    """Each visit's outcome in input order, and the visits newly recorded (in captured_at order)."""
-    households = await known_households(uow.conn, [v.household_id for v in visits], covers)
+                        received_at: datetime, policy: VisitPolicy
+                        ) -> tuple[list[Outcome], list[VisitRecordedData], dict[UUID, Schedule]]:
+    """Each visit's outcome in input order, the visits newly recorded (in captured_at order), and the
+    schedules of the households named, locked (for `schedules.on_visits`)."""
+    households, locked = await known_households(uow.conn, [v.household_id for v in visits], covers)
     outcomes: list[Outcome | None] = [None] * len(visits)
     admitted: list[int] = []
     for i, visit in enumerate(visits):
@@ -101,7 +112,7 @@ async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callab
     # several times slower than validating the envelope.
     uow.emit_all([VisitRecorded(source=SOURCE, subject=str(d.household_id), correlation_id=d.visit_id, data=d)
                   for d in recorded])
-    return outcomes, recorded  # type: ignore[return-value]  # every position was answered
+    return outcomes, recorded, locked  # type: ignore[return-value]  # every position was answered
 
 
 async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime) -> set[UUID]:

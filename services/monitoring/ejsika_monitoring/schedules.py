@@ -10,9 +10,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from uuid import UUID
 
 import asyncpg
@@ -109,13 +109,14 @@ async def on_enrolment_changed(uow: UnitOfWork, events: Sequence[EnrolmentChange
 
 
 async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
-                    correlation_id: UUID | None = None) -> None:
+                    correlation_id: UUID | None = None, locked: Mapping[UUID, Schedule] | None = None) -> None:
     """New visits (just stored, in the same transaction): each closes what its household had due up to its
     date, or the next due visit when it falls within that visit's period; the next visit is due an
     interval after the household's latest visit; a household brought up to date is no longer overdue.
 
     Only the latest visit of each household in the batch matters (an earlier one closes nothing the
-    latest does not), so the batch is one row per household.
+    latest does not), so the batch is one row per household. `locked`: the schedules of these households
+    read and locked already in this transaction (`LOCKED_SQL`, as the visit intake does with its read).
     """
     latest: dict[UUID, VisitRecordedData] = {}
     for visit in visits:
@@ -125,11 +126,8 @@ async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
     if not latest:
         return
     conn = uow.conn
-    schedules = await _locked(conn, latest.keys())  # first: rows are locked in one order by every writer
-    await conn.execute(
-        "UPDATE households h SET last_visit_at = greatest(h.last_visit_at, u.at)"
-        " FROM unnest($1::uuid[], $2::timestamptz[]) AS u(id, at) WHERE h.household_id = u.id",
-        list(latest), [v.captured_at for v in latest.values()])
+    # First: rows are locked in one order by every writer.
+    schedules = locked if locked is not None else await _locked(conn, latest.keys())
     today = programme_today()
     changes = []
     for household_id, visit in latest.items():
@@ -139,9 +137,10 @@ async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
         change = visited(schedule, programme_date(visit.captured_at), today, visit.visit_id)
         if change.closed or change.scheduled or change.overdue_ended:
             changes.append((change, visit))
+    await _store(conn, [c for c, _ in changes], {}, closed_by={c.closed.visit_id: (v.visit_id, v.captured_at)
+                                                               for c, v in changes if c.closed},
+                 visited_at={h: v.captured_at for h, v in latest.items()})
     if changes:
-        await _store(conn, [c for c, _ in changes], {}, closed_by={c.closed.visit_id: (v.visit_id, v.captured_at)
-                                                                   for c, v in changes if c.closed})
         correlation = correlation_id or uuid.uuid4()
         _announce(uow, [(c, _Cause(correlation, None, v.pendamping_id)) for c, v in changes])
 
@@ -157,54 +156,80 @@ class _Cause:
         return cls(event.correlation_id, event.id)
 
 
+# The schedules of some households (those monitoring follows), locked for the transaction in one order
+# (by household_id) by every writer. $1 the households.
+SCHEDULE_COLUMNS = ("h.household_id, h.status, h.interval_days, h.overdue_since, h.last_visit_at,"
+                    " v.visit_id, v.kind, v.opens_on, v.due_date")
+OPEN_DUE_JOIN = " LEFT JOIN visits v ON v.household_id = h.household_id AND v.done_at IS NULL AND v.cancelled_at IS NULL"
+LOCKED_ORDER = " WHERE h.household_id = ANY($1::uuid[]) ORDER BY h.household_id FOR UPDATE OF h"
+LOCKED_SQL = f"SELECT {SCHEDULE_COLUMNS} FROM households h{OPEN_DUE_JOIN}{LOCKED_ORDER}"
+
+
+def schedule_of(row: asyncpg.Record) -> Schedule:
+    """A schedule from a row holding `SCHEDULE_COLUMNS`."""
+    return Schedule(
+        row["household_id"], row["status"] == "active", row["interval_days"],
+        Due(row["visit_id"], row["kind"], row["opens_on"], row["due_date"]) if row["visit_id"] else None,
+        row["overdue_since"], programme_date(row["last_visit_at"]) if row["last_visit_at"] else None)
+
+
 async def _locked(conn: asyncpg.Connection, household_ids: Iterable[UUID]) -> dict[UUID, Schedule]:
     """The schedules of these households (those monitoring follows), locked for this transaction."""
-    rows = await conn.fetch(
-        "SELECT h.household_id, h.status, h.interval_days, h.overdue_since, h.last_visit_at,"
-        "  v.visit_id, v.kind, v.opens_on, v.due_date"
-        " FROM households h"
-        " LEFT JOIN visits v ON v.household_id = h.household_id AND v.done_at IS NULL AND v.cancelled_at IS NULL"
-        " WHERE h.household_id = ANY($1::uuid[]) ORDER BY h.household_id FOR UPDATE OF h",
-        list(household_ids))
-    return {r["household_id"]: Schedule(
-        r["household_id"], r["status"] == "active", r["interval_days"],
-        Due(r["visit_id"], r["kind"], r["opens_on"], r["due_date"]) if r["visit_id"] else None,
-        r["overdue_since"], programme_date(r["last_visit_at"]) if r["last_visit_at"] else None)
-        for r in rows}
+    return {r["household_id"]: schedule_of(r) for r in await conn.fetch(LOCKED_SQL, list(household_ids))}
+
+
+# The schedules written back in one round trip: the households (their schedule when it changed, their
+# latest visit when one came) and the due visits cancelled, closed and newly scheduled. No row is the
+# target of two of these parts (a change closes or cancels, never both), as one statement requires.
+# The parts of a statement run in no set order, but a household has one open visit at most (the unique
+# index visits_one_open): the new ones are inserted from rows that count the closed and cancelled ones,
+# so those are written first.
+STORE_SQL = (
+    "WITH heads AS ("
+    "  UPDATE households h SET status = coalesce(u.status, h.status),"
+    "   interval_days = CASE WHEN u.changed THEN u.interval_days ELSE h.interval_days END,"
+    "   next_due = CASE WHEN u.changed THEN u.next_due ELSE h.next_due END,"
+    "   overdue_since = CASE WHEN u.changed THEN u.overdue_since ELSE h.overdue_since END,"
+    "   last_visit_at = greatest(h.last_visit_at, u.visited_at)"
+    "  FROM unnest($1::uuid[], $2::bool[], $3::text[], $4::int[], $5::date[], $6::date[], $7::timestamptz[])"
+    "   AS u(id, changed, status, interval_days, next_due, overdue_since, visited_at)"
+    "  WHERE h.household_id = u.id),"
+    " cancelled AS (UPDATE visits SET cancelled_at = now() WHERE visit_id = ANY($8::uuid[]) RETURNING 1),"
+    " closed AS (UPDATE visits v SET done_at = u.at, closed_by = u.by"
+    "  FROM unnest($9::uuid[], $10::uuid[], $11::timestamptz[]) AS u(id, by, at) WHERE v.visit_id = u.id"
+    "  RETURNING 1),"
+    " added AS (INSERT INTO visits (visit_id, household_id, kind, opens_on, due_date)"
+    "  SELECT n.* FROM unnest($12::uuid[], $13::uuid[], $14::text[], $15::date[], $16::date[]) AS n,"
+    "   (SELECT count(*) FROM closed) AS c, (SELECT count(*) FROM cancelled) AS k"
+    "  ON CONFLICT (visit_id) DO NOTHING)"
+    " SELECT 1"
+)
 
 
 async def _store(conn: asyncpg.Connection, changes: Sequence[Change], statuses: dict[UUID, str],
-                 closed_by: dict[UUID, tuple[UUID, object]] | None = None) -> None:
-    """Write the changed schedules back: one statement for the households, one per kind of visit change."""
-    if not changes:
+                 closed_by: dict[UUID, tuple[UUID, object]] | None = None,
+                 visited_at: Mapping[UUID, datetime] | None = None) -> None:
+    """Write the changed schedules back, and the latest visit of each household in `visited_at`, in one
+    statement (`STORE_SQL`)."""
+    visited_at = visited_at or {}
+    heads = {c.schedule.household_id: c.schedule for c in changes}
+    ids = [*heads, *(h for h in visited_at if h not in heads)]
+    if not ids:
         return
-    heads = [c.schedule for c in changes]
-    await conn.execute(
-        "UPDATE households h SET status = coalesce(u.status, h.status), interval_days = u.interval_days,"
-        "  next_due = u.next_due, overdue_since = u.overdue_since"
-        " FROM unnest($1::uuid[], $2::text[], $3::int[], $4::date[], $5::date[])"
-        "   AS u(id, status, interval_days, next_due, overdue_since)"
-        " WHERE h.household_id = u.id",
-        [s.household_id for s in heads], [statuses.get(s.household_id) for s in heads],
-        [s.interval_days for s in heads], [s.due.due_date if s.due else None for s in heads],
-        [s.overdue_since for s in heads])
-    cancelled = [c.cancelled.visit_id for c in changes if c.cancelled]
-    if cancelled:
-        await conn.execute("UPDATE visits SET cancelled_at = now() WHERE visit_id = ANY($1::uuid[])", cancelled)
+    changed = [h in heads for h in ids]
+    schedule = [heads.get(h) for h in ids]
     closed = [(due_id, *by) for due_id, by in (closed_by or {}).items()]
-    if closed:
-        await conn.execute(
-            "UPDATE visits v SET done_at = u.at, closed_by = u.by"
-            " FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS u(id, by, at) WHERE v.visit_id = u.id",
-            *map(list, zip(*closed)))
     new = [(c.schedule.household_id, c.scheduled) for c in changes if c.scheduled]
-    if new:
-        await conn.execute(
-            "INSERT INTO visits (visit_id, household_id, kind, opens_on, due_date)"
-            " SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::date[], $5::date[])"
-            " ON CONFLICT (visit_id) DO NOTHING",
-            [d.visit_id for _, d in new], [h for h, _ in new], [d.kind for _, d in new],
-            [d.opens_on for _, d in new], [d.due_date for _, d in new])
+    await conn.execute(
+        STORE_SQL,
+        ids, changed, [statuses.get(h) for h in ids],
+        [s.interval_days if s else None for s in schedule],
+        [s.due.due_date if s and s.due else None for s in schedule],
+        [s.overdue_since if s else None for s in schedule], [visited_at.get(h) for h in ids],
+        [c.cancelled.visit_id for c in changes if c.cancelled],
+        [c for c, _, _ in closed], [b for _, b, _ in closed], [a for _, _, a in closed],
+        [d.visit_id for _, d in new], [h for h, _ in new], [d.kind for _, d in new],
+        [d.opens_on for _, d in new], [d.due_date for _, d in new])
 
 
 def _announce(uow: UnitOfWork, changes: Sequence[tuple[Change, _Cause]]) -> None:

@@ -12,9 +12,17 @@ import httpx
 import pytest
 
 import ejsika_monitoring
-from ejsika_contracts import VISIT, HouseholdRegisteredDataV2, HouseholdRegisteredV2, VisitRecorded
+from ejsika_contracts import (
+    VISIT,
+    EnrolmentChanged,
+    EnrolmentChangedData,
+    HouseholdRegisteredDataV2,
+    HouseholdRegisteredV2,
+    VisitRecorded,
+)
 from ejsika_monitoring import visits_api
-from ejsika_monitoring.schedules import on_registered
+from ejsika_monitoring.schedules import mark_overdue, on_enrolment_changed, on_registered
+from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.service import Service
 from ejsika_runtime.settings import Settings
 from ejsika_runtime.testing import ISSUER, LocalIdentity
@@ -276,3 +284,39 @@ async def test_the_visit_records_are_paged_newest_first_and_each_read_is_recorde
                                         " ORDER BY id")
     assert [r["subject"] for r in reads] == [PENDAMPING, PENDAMPING, "auditor-1"]
     assert {r["channel"] for r in reads} == {"GET /households/{household_id}/visit-records"}
+
+
+async def test_an_upload_closes_what_was_due_schedules_the_next_and_ends_the_overdue_state(monitoring):
+    """The intake's one locked read serves the schedule: what the visits change is written with them."""
+    household = await monitoring.household(registered=NOW - timedelta(days=60))
+    activated = NOW - timedelta(days=40)
+    async with unit_of_work(monitoring.pool, monitoring.service.outbox) as uow:
+        await on_enrolment_changed(uow, [EnrolmentChanged(
+            source="registry", subject=household, correlation_id=uuid.uuid4(), time=activated,
+            data=EnrolmentChangedData(household_id=uuid.UUID(household), version=1, programme="jscm",
+                                      region_code="3672011001", status="active", previous_status=None,
+                                      effective_date=programme_date(activated)))])
+    assert await mark_overdue(monitoring.pool, monitoring.service.outbox) == 1
+    (first_due,) = await monitoring.pool.fetch("SELECT visit_id, due_date FROM visits")
+    older, newer = visit(household, NOW - timedelta(days=3)), visit(household, NOW - timedelta(days=1))
+    async with monitoring.client() as http:
+        answer = await http.post("/visits/batch", json={"visits": [newer, older, visit(household, NOW + timedelta(1))]})
+        again = await http.post("/visits", json=older)
+    assert [r["result"] for r in answer.json()["results"]] == ["recorded", "recorded", "rejected"]
+    assert again.status_code == 200 and again.json() == {"visit_id": older["visit_id"], "household_id": household,
+                                                         "result": "duplicate"}
+    schedule = await monitoring.pool.fetch(
+        "SELECT visit_id, kind, due_date, done_at, closed_by FROM visits ORDER BY due_date")
+    assert [(r["visit_id"], r["closed_by"]) for r in schedule[:1]] == [(first_due["visit_id"],
+                                                                        uuid.UUID(newer["visit_id"]))]
+    captured = datetime.fromisoformat(newer["captured_at"])
+    assert (schedule[1]["kind"], schedule[1]["due_date"], schedule[1]["done_at"]) == (
+        "monthly_session", programme_date(captured) + timedelta(days=30), None)
+    head = await monitoring.pool.fetchrow(
+        "SELECT next_due, overdue_since, last_visit_at FROM households WHERE household_id = $1", uuid.UUID(household))
+    assert tuple(head) == (schedule[1]["due_date"], None, captured)
+    events = [json.loads(bytes(r["value"])) for r in await monitoring.pool.fetch(
+        "SELECT value FROM outbox WHERE topic = 'ejsika.visit' ORDER BY id")]
+    assert [(e["type"], e["data"].get("overdue")) for e in events] == [
+        ("visit.scheduled", None), ("visit.overdue", True), ("visit.recorded", None), ("visit.recorded", None),
+        ("visit.scheduled", None), ("visit.overdue", False)]

@@ -128,8 +128,12 @@ async def test_events_serialised_in_bulk_are_the_rows_add_writes_and_wake_the_re
     outbox = Outbox(name)
     events = [visit_event(uuid.uuid4()) for _ in range(3)]
     woken: list[str] = []
+
+    def heard(_conn, _pid, channel, _payload) -> None:
+        woken.append(channel)
+
     async with pool.acquire() as listener:
-        await listener.add_listener(outbox.channel, lambda _conn, _pid, channel, _payload: woken.append(channel))
+        await listener.add_listener(outbox.channel, heard)
         async with pool.acquire() as conn:
             await conn.execute("TRUNCATE outbox")
             async with conn.transaction():
@@ -141,6 +145,7 @@ async def test_events_serialised_in_bulk_are_the_rows_add_writes_and_wake_the_re
             if woken:
                 break
             await asyncio.sleep(0.1)
+        await listener.remove_listener(outbox.channel, heard)
     added, *copied = [(r["topic"], bytes(r["key"]), bytes(r["value"]), json.loads(r["headers"])) for r in rows]
     assert copied[0] == added, "the same event, added or copied, is the same row"
     assert [VisitScheduled.model_validate_json(value) for _, _, value, _ in copied] == events

@@ -8,6 +8,8 @@ on comes from claims the provider sets (`area`, `programme`, `agency`), never fr
 from __future__ import annotations
 
 import asyncio
+import time
+from collections import OrderedDict
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -71,11 +73,22 @@ def unauthorised(description: str, error: str = "invalid_token") -> Problem:
 
 
 class TokenVerifier:
-    """Verifies tokens against the provider's keys, fetched once and again on an unknown `kid`."""
+    """Verifies tokens against the provider's keys, fetched once and again on an unknown `kid`.
+
+    A token verified once is remembered until it expires (a bounded cache, least recently used out):
+    a caseworker app or an agency sends the same token with every request for its few minutes of
+    life, and checking its signature again each time was the largest single cost of a request. A
+    token remembered stays accepted until its `exp` even if its key leaves the key set meanwhile,
+    as it would have been had it been checked against the cached key set.
+    """
+
+    CACHE_SIZE = 10_000
 
     def __init__(self, issuer: str, audience: str, jwks_url: str | None, algorithms: list[str], leeway_s: float,
-                 refresh_cooldown_s: float = 10.0) -> None:
+                 refresh_cooldown_s: float = 10.0, clock=time.time) -> None:
         self.issuer, self.audience, self.algorithms, self.leeway_s = issuer, audience, algorithms, leeway_s
+        self._clock = clock
+        self._verified: OrderedDict[str, tuple[Principal, float]] = OrderedDict()
         # PyJWKClient caches the key set and refetches it when a token names a kid it lacks, at most
         # once per cooldown: tokens with made-up kids cannot make every request fetch the key set.
         self._keys = jwt.PyJWKClient(jwks_url or f"{issuer.rstrip('/')}/protocol/openid-connect/certs",
@@ -89,6 +102,20 @@ class TokenVerifier:
         if scheme.lower() != "bearer" or not token.strip():
             raise unauthorised("the Authorization header must be 'Bearer <token>'", error="invalid_request")
         token = token.strip()
+        if (known := self._verified.get(token)) is not None:
+            principal, expires = known
+            if self._clock() <= expires + self.leeway_s:
+                self._verified.move_to_end(token)
+                return principal
+            del self._verified[token]
+            raise unauthorised("the token has expired")
+        principal, expires = await self._verify(token)
+        self._verified[token] = (principal, expires)
+        if len(self._verified) > self.CACHE_SIZE:
+            self._verified.popitem(last=False)
+        return principal
+
+    async def _verify(self, token: str) -> tuple[Principal, float]:
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError:
@@ -121,4 +148,4 @@ class TokenVerifier:
             raise unauthorised("the token comes from another issuer") from None
         except jwt.PyJWTError:
             raise unauthorised("the token is invalid") from None
-        return principal_from(claims)
+        return principal_from(claims), float(claims["exp"])

@@ -20,6 +20,7 @@ from ejsika_runtime.programme_time import programme_today
 from ejsika_runtime.service import Service
 
 from .compliance import close_period as close_verification_period, commitments_for
+from .domain import programmes
 from .domain.compliance import period_of
 
 COMPLIANCE_FIELDS = ("compliance_results.result", "compliance_results.members")
@@ -55,6 +56,7 @@ def routes(service: Service) -> APIRouter:
     @router.post(
         "/compliance/periods/{programme}/{period_start}/closing", status_code=202, response_model=PeriodClosingOut,
         responses={403: documented("An operator naming another programme than their own"),
+                   404: documented("No such programme is monitored"),
                    409: documented("The period has not ended yet (its last day is not over in Asia/Jakarta)"),
                    422: documented("period_start is not the first day of one of the programme's periods")})
     async def close_period(
@@ -70,6 +72,8 @@ def routes(service: Service) -> APIRouter:
         roles = caller.principal.roles
         if Role.OPERATOR in roles and Role.ADMIN not in roles and caller.principal.programme != programme:
             raise Problem(403, "an operator closes the periods of their own programme only")
+        if programme not in programmes.PROGRAMMES:
+            raise Problem(404, "no such programme is monitored")
         commitments = commitments_for(programme)
         period = period_of(period_start, commitments)
         if period.start != period_start:

@@ -234,3 +234,6 @@ async def test_an_operator_closes_a_period_of_their_programme_on_demand_once(sch
         other = await client.post("/compliance/periods/jamsosratu/2026-03-01/closing")
         assert other.status_code == 202, other.text
         assert other.json()["households_verified"] == 0  # no jamsosratu household here
+        unknown = await client.post("/compliance/periods/bansos-x/2026-03-01/closing")
+        assert unknown.status_code == 404, "no period of a programme that is not monitored is recorded"
+        assert not await pool.fetchval("SELECT count(*) FROM compliance_periods WHERE programme = 'bansos-x'")

@@ -14,14 +14,22 @@ told of again; computing it again within the year tells no one twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from uuid import UUID, uuid5
 
 from ejsika_runtime.programme_time import programme_date
 
 from .domain.deliveries import Notice
-from .domain.families import Family, finishing_smp, outside_jkn, school_year, school_year_start, SMP_FINAL_YEAR_AGE
+from .domain.families import (
+    SMP_FINAL_YEAR_AGE,
+    Family,
+    FamilyMember,
+    finishing_smp,
+    outside_jkn,
+    school_year,
+    school_year_start,
+)
 from .domain.subscriptions import CHILDREN_ENTERING_SMA, FAMILIES_WITHOUT_HEALTH_INSURANCE
 
 _NAMESPACE = UUID("0b3e7f0c-6a59-4f5e-9f1e-2c8d7a4b1e60")
@@ -32,43 +40,28 @@ def entering_sma(families: Iterable[Family], at: datetime) -> list[Notice]:
     on = programme_date(at)
     year = school_year(on)
     start = school_year_start(on).year
-    notices = []
-    for family in families:
-        if family.enrolment_status != "active":
-            continue
-        for member in family.members.values():
-            if finishing_smp(member, on):
-                notices.append(Notice(
-                    event_id=uuid5(_NAMESPACE, f"{CHILDREN_ENTERING_SMA}:{family.household_id}:{member.member_id}:{year}"),
-                    event_type=CHILDREN_ENTERING_SMA,
-                    household_id=family.household_id,
-                    occurred_at=at,
-                    facts={"programme": family.programme, "region_code": family.region_code, "school_year": year,
-                           "entering_school_year": f"{start + 1}/{start + 2}"},
-                    member_ids=(member.member_id,),
-                ))
-    return notices
+    return _per_member(families, at, CHILDREN_ENTERING_SMA, year, lambda member: finishing_smp(member, on),
+                       {"school_year": year, "entering_school_year": f"{start + 1}/{start + 2}"})
 
 
 def without_health_insurance(families: Iterable[Family], at: datetime) -> list[Notice]:
     """The notices of the active KPM families with members outside JKN: one per member and year."""
     year = programme_date(at).year
-    notices = []
-    for family in families:
-        if family.enrolment_status != "active":
-            continue
-        for member in family.members.values():
-            if outside_jkn(member):
-                notices.append(Notice(
-                    event_id=uuid5(_NAMESPACE, f"{FAMILIES_WITHOUT_HEALTH_INSURANCE}:{family.household_id}:"
-                                               f"{member.member_id}:{year}"),
-                    event_type=FAMILIES_WITHOUT_HEALTH_INSURANCE,
-                    household_id=family.household_id,
-                    occurred_at=at,
-                    facts={"programme": family.programme, "region_code": family.region_code, "year": year},
-                    member_ids=(member.member_id,),
-                ))
-    return notices
+    return _per_member(families, at, FAMILIES_WITHOUT_HEALTH_INSURANCE, year, outside_jkn, {"year": year})
+
+
+def _per_member(families: Iterable[Family], at: datetime, event_type: str, period: object,
+                concerns: Callable[[FamilyMember], bool], facts: dict) -> list[Notice]:
+    """One notice per member of an active KPM family that `concerns` picks, its id stable within `period`
+    (computing it again in the period tells no one twice)."""
+    return [
+        Notice(event_id=uuid5(_NAMESPACE, f"{event_type}:{family.household_id}:{member.member_id}:{period}"),
+               event_type=event_type, household_id=family.household_id, occurred_at=at,
+               facts={"programme": family.programme, "region_code": family.region_code, **facts},
+               member_ids=(member.member_id,))
+        for family in families if family.enrolment_status == "active"
+        for member in family.members.values() if concerns(member)
+    ]
 
 
 def birth_window(on: date) -> tuple[date, date]:

@@ -37,12 +37,13 @@ service.consumes(HOUSEHOLD, {HouseholdRegistered: with_members(on_registered),
 service.emits(VISIT)
 service.emits(COMPLIANCE)
 service.background(compliance.period_close_loop(lambda: service.pool, service.outbox))
+# The visits first: a request is matched against the routes in order, and POST /visits is the hot path.
+service.router.include_router(visits_api.routes(service, settings.visit_batch_max, settings.visit_clock_skew_s))
 service.router.include_router(compliance_api.routes(service))
 service.router.include_router(api.routes(service))
 service.router.include_router(caseload_api.routes(service))
 service.background(schedules.overdue_loop(lambda: service.pool, service.outbox, settings.overdue_check_every_s,
                                           settings.overdue_check_batch))
-service.router.include_router(visits_api.routes(service, settings.visit_batch_max, settings.visit_clock_skew_s))
 # Households overdue now, as the API counts them: past due on today's date in Asia/Jakarta, whatever the
 # server's TimeZone (and whether or not the overdue check has marked them yet).
 OVERDUE_COUNT_SQL = f"SELECT count(*) FROM households WHERE next_due < {SQL_TODAY}"

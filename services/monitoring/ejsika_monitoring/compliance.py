@@ -20,6 +20,12 @@ behind now, so that an intake transaction still open is not passed over) and re-
 periods their `captured_at` falls into. A correction (revision + 1) is published only when the result
 changed. Either way the same visits give the same result, whatever order they arrived in.
 
+Intake never waits for a close (a batch locks no row a visit writes or locks). A visit committed while
+its household's batch is being closed may be missed by that batch's statement (it read the database
+before); the recheck then corrects it. For that, each batch holds a per-period lock shared with the other
+batches, and the recheck takes it exclusively before reading the published results: it waits for a batch
+still open (whose results it could not see yet) instead of passing over the visit.
+
 Escalation: a member non-compliant on one commitment for `escalate_after_periods` periods in a row
 raises one `compliance.escalated` at the period that completes the run (stored, so never twice).
 """
@@ -174,6 +180,12 @@ def _correlations(households: Sequence[UUID], programme: str, period: Period) ->
     return [_correlation(h, programme, period) for h in households]
 
 
+# The per-period lock of the paragraph above, in this schema: $1 the programme, $2 the period's first day.
+PERIOD_LOCK_KEY = "hashtextextended(current_schema() || '/compliance/' || $1::text || '/' || $2::date::text, 0)"
+CLOSING = f"SELECT pg_advisory_xact_lock_shared({PERIOD_LOCK_KEY})"
+CLOSES_SETTLED = f"SELECT pg_advisory_xact_lock({PERIOD_LOCK_KEY})"
+
+
 def _outcome(result: str, members: list[dict]) -> tuple:
     """What a correction is about: the household's and each member's result. A new attendance rate that
     leaves every result as it was is not a correction (the stored row stays as it was published)."""
@@ -274,6 +286,7 @@ async def close_batch(pool: asyncpg.Pool, outbox: Outbox, programme: str, period
     verified, or None when the shard is (now) closed."""
     c = commitments_for(programme)
     async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(CLOSING, programme, period.start)
         await conn.execute("INSERT INTO compliance_period_shards (programme, period_start, shard) VALUES ($1, $2, $3)"
                            " ON CONFLICT DO NOTHING", programme, period.start, shard)
         # The row lock makes replicas take turns: each batch is closed once.
@@ -357,6 +370,7 @@ async def reverify(conn: asyncpg.Connection, outbox: Outbox, visited: Sequence[t
     corrected = 0
     for (programme, period), households in by_period.items():
         c = commitments_for(programme)
+        await conn.execute(CLOSES_SETTLED, programme, period.start)  # a batch of it still open commits first
         published = {r["household_id"]: r for r in await conn.fetch(
             "SELECT household_id, result, members, revision FROM compliance_results"
             " WHERE household_id = ANY($1::uuid[]) AND programme = $2 AND period_start = $3 FOR UPDATE",

@@ -1,9 +1,10 @@
 """Use case: take the kunjungan (visits) a caseworker app uploads, one or a whole offline sync.
 
 In the caller's transaction: the households' facts are read once for the batch, each visit is judged
-by the rules of `domain.visits`, the new ones go in with one statement (a visit_id already stored is
-a duplicate, also within the batch) and each new one is announced as `visit.recorded`, keyed by its
-household. The notes are stored and never published.
+by the rules of `domain.visits`, the new ones go in with one statement that also writes them in the
+caller's record of processing (a visit_id already stored is a duplicate, also within the batch), each new
+one is announced as `visit.recorded`, keyed by its household, and closes what was due. The notes are
+stored and never published.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from uuid import UUID
 import asyncpg
 
 from ejsika_contracts import Location, Observations, VisitRecorded, VisitRecordedData
+from ejsika_runtime.access import Caller
 from ejsika_runtime.scopes import HouseholdScope
 from ejsika_runtime.unit_of_work import UnitOfWork
 
@@ -73,12 +75,23 @@ async def known_households(conn: asyncpg.Connection, household_ids: Sequence[UUI
     return known, {r["household_id"]: schedules.schedule_of(r) for r in rows}
 
 
-async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callable[[HouseholdScope], bool],
-                        received_at: datetime, policy: VisitPolicy
-                        ) -> tuple[list[Outcome], list[VisitRecordedData], dict[UUID, Schedule]]:
-    """Each visit's outcome in input order, the visits newly recorded (in captured_at order), and the
-    schedules of the households named, locked (for `schedules.on_visits`)."""
-    households, locked = await known_households(uow.conn, [v.household_id for v in visits], covers)
+async def take(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller, received_at: datetime,
+               policy: VisitPolicy) -> list[Outcome]:
+    """The intake of `POST /visits` and `/visits/batch`, in the caller's transaction: each visit's outcome
+    in input order; the new ones stored, announced, written in the record of processing, and closing what
+    their households had due. The benchmarks' live-intake probes take visits through this same path."""
+    outcomes, recorded, locked = await record_visits(uow, visits, caller, received_at, policy)
+    if recorded:  # what was due closes, an overdue household is no longer overdue
+        await schedules.on_visits(uow, recorded, locked=locked)
+    return outcomes
+
+
+async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller, received_at: datetime,
+                        policy: VisitPolicy) -> tuple[list[Outcome], list[VisitRecordedData], dict[UUID, Schedule]]:
+    """Each visit's outcome in input order, the visits newly recorded (in captured_at order, each household's
+    written in the caller's record of processing), and the schedules of the households named, locked (for
+    `schedules.on_visits`)."""
+    households, locked = await known_households(uow.conn, [v.household_id for v in visits], caller.covers)
     outcomes: list[Outcome | None] = [None] * len(visits)
     admitted: list[int] = []
     for i, visit in enumerate(visits):
@@ -90,7 +103,7 @@ async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callab
 
     firsts = first_of_each([visits[i].visit_id for i in admitted])
     unique = [visits[i] for i, first in zip(admitted, firsts) if first]
-    new = await _insert(uow.conn, unique, received_at)
+    new = await _insert(uow.conn, unique, received_at, caller)
     # A visit_id not inserted now is stored already: the same visit again, unless it was another household's.
     stored = {v.visit_id: v.household_id for v in unique if v.visit_id not in new}
     if stored:
@@ -115,19 +128,26 @@ async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], covers: Callab
     return outcomes, recorded, locked  # type: ignore[return-value]  # every position was answered
 
 
-async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime) -> set[UUID]:
+async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime,
+                  caller: Caller) -> set[UUID]:
+    """Store the visits not stored yet, and write the households of those in the caller's record of
+    processing, in one statement: the visit_ids stored now."""
     if not visits:
         return set()
+    recording, recorded_by = caller.recording("write", VISIT_RECORD_FIELDS,
+                                              "SELECT DISTINCT household_id FROM new", first=9)
     rows = await conn.fetch(
-        "INSERT INTO visit_records"
+        "WITH new AS (INSERT INTO visit_records"
         " (visit_id, household_id, pendamping_id, captured_at, received_at, location, observations, notes)"
         " SELECT v, h, p, c, $5, l, o, n FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
         "  $6::json[], $7::json[], $8::text[]) AS t (v, h, p, c, l, o, n)"
-        " ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id",
+        " ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id, household_id),"
+        f" recorded AS ({recording})"
+        " SELECT visit_id FROM new",
         [v.visit_id for v in visits], [v.household_id for v in visits], [v.pendamping_id for v in visits],
         [v.captured_at for v in visits], received_at,
         [v.location.model_dump_json() if v.location else None for v in visits],
-        [v.observations.model_dump_json() for v in visits], [v.notes for v in visits])
+        [v.observations.model_dump_json() for v in visits], [v.notes for v in visits], *recorded_by)
     return {r["visit_id"] for r in rows}
 
 

@@ -25,9 +25,8 @@ from ejsika_runtime.auth import Role
 from ejsika_runtime.problems import FieldError, Problem, documented, field_path
 from ejsika_runtime.service import Service
 
-from . import schedules
 from .domain.visits import OTHER_PENDAMPING, Violation, VisitPolicy
-from .recorded_visits import VISIT_RECORD_FIELDS, Outcome, Visit, record_visits
+from .recorded_visits import VISIT_RECORD_FIELDS, Outcome, Visit, take
 
 STAFF = (Role.PENDAMPING, Role.SUPERVISOR, Role.OPERATOR)
 
@@ -151,11 +150,7 @@ def routes(service: Service, batch_max: int = 500, clock_skew_s: float = 300) ->
         taken = [Visit(v.visit_id, v.household_id, pendamping, v.captured_at, v.location, v.observations, v.notes)
                  for v, pendamping in zip(visits, who) if pendamping is not None]
         async with service.transaction() as uow:
-            outcomes, recorded, locked = await record_visits(uow, taken, caller.covers, datetime.now(timezone.utc),
-                                                             policy)
-            await caller.record(uow.conn, "write", {d.household_id for d in recorded}, VISIT_RECORD_FIELDS)
-            if recorded:  # what was due closes, an overdue household is no longer overdue
-                await schedules.on_visits(uow, recorded, locked=locked)
+            outcomes = await take(uow, taken, caller, datetime.now(timezone.utc), policy)
         answered = iter(outcomes)
         return [Outcome(v.visit_id, v.household_id, "rejected", (OTHER_PENDAMPING,)) if i in refused
                 else next(answered) for i, v in enumerate(visits)]

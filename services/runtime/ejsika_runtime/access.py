@@ -69,6 +69,15 @@ class Caller:
         await processing.record(conn, self.processor, action, household_ids, fields, self.channel,
                                 self.policy.purpose, UUID(cid) if cid else None)
 
+    def recording(self, action: processing.Action, fields: Sequence[str], households: str,
+                  first: int) -> tuple[str, list]:
+        """`record` as a statement to put in the write's own SQL (a part of its WITH), so that a write and
+        its record take one round trip: the INSERT for the households `households` names (an SQL query of
+        one uuid column, e.g. the RETURNING of the write), its parameters $first..$first+7 and their values."""
+        cid = correlation_id.get()
+        return processing.insert_sql(households, first), processing.values(
+            self.processor, action, fields, self.channel, self.policy.purpose, UUID(cid) if cid else None)
+
 
 class WriteRateLimit:
     """A token bucket per caller, in this process: `rate` writes a second, bursts of `burst`.

@@ -41,6 +41,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from uuid import UUID
 
 import asyncpg
 from aiokafka.structs import ConsumerRecord
@@ -177,19 +178,47 @@ class BatchConsumer:
 
     async def _apply(self, arrivals: Sequence[Arrival]) -> None:
         async with self.pool_of().acquire() as conn, conn.transaction():
-            holds = await held.load(conn, self.topic.name, self.group, arrivals)
-            to_apply: list[Arrival] = []
+            to_apply: Sequence[Arrival] = arrivals
             letters: list[DeadLetter] = []
-            for arrival in arrivals:
-                verdict = holds.admit(arrival)
-                if verdict is Verdict.APPLY:
-                    to_apply.append(arrival)
-                    holds.applied(arrival)
-                elif verdict is not Verdict.PASS:
-                    letters.append(self._letter(arrival, verdict))
-            fresh = await self._run(conn, [a.event for a in to_apply])
-            await self._write(conn, letters, holds)
+            claimed = await self._claim_unless_held(conn, arrivals)
+            if claimed is not None:  # nothing held concerns the batch: every event is applied
+                fresh = await self._run(conn, [a.event for a in arrivals], claimed)
+            else:
+                holds = await held.load(conn, self.topic.name, self.group, arrivals)
+                to_apply = []
+                for arrival in arrivals:
+                    verdict = holds.admit(arrival)
+                    if verdict is Verdict.APPLY:
+                        to_apply.append(arrival)
+                        holds.applied(arrival)
+                    elif verdict is not Verdict.PASS:
+                        letters.append(self._letter(arrival, verdict))
+                fresh = await self._run(conn, [a.event for a in to_apply])
+                await self._write(conn, letters, holds)
         self._report(fresh, len(to_apply) - len(fresh), letters)
+
+    async def _claim_unless_held(self, conn: asyncpg.Connection, arrivals: Sequence[Arrival]) -> set[UUID] | None:
+        """The common batch in one statement: no hold (`holds`) concerns it, so each event is claimed
+        in the inbox at once; answers the ids claimed for the first time. None, having claimed nothing,
+        when a hold concerns the batch or a record is not a plain event (invalid, or a replay): the
+        holds then decide, record by record, as `holds.load` and `Holds.admit` do.
+
+        The holds' read and the inbox's claim were two round trips of every batch, the first of them
+        almost always answering nothing.
+        """
+        if any(a.event is None or a.replayed or a.replayed_for is not None for a in arrivals):
+            return None
+        rows = await conn.fetch(
+            "WITH held AS (SELECT 1 FROM dead_letter_holds WHERE topic = $1"
+            "  AND (key = ANY($2::bytea[]) OR letter = ANY($3::bytea[])) LIMIT 1),"
+            " claimed AS (INSERT INTO inbox (event_id, topic) SELECT unnest($4::uuid[]), $1"
+            "  WHERE NOT EXISTS (SELECT 1 FROM held) ON CONFLICT (event_id) DO NOTHING RETURNING event_id)"
+            " SELECT event_id FROM claimed UNION ALL SELECT NULL FROM held",
+            self.topic.name, list({a.key for a in arrivals if a.key is not None}), [a.letter for a in arrivals],
+            list(dict.fromkeys(a.event.id for a in arrivals)),
+        )
+        ids = {row["event_id"] for row in rows}
+        return None if None in ids else ids
 
     async def _isolate(self, arrivals: Sequence[Arrival]) -> None:
         """Each event alone, in order, in one transaction; see the module's docstring."""
@@ -252,9 +281,12 @@ class BatchConsumer:
                 error = failed
         return error
 
-    async def _run(self, conn: asyncpg.Connection, events: Sequence[Event]) -> list[Event]:
-        """Claim the events in the inbox and hand the new ones to the handler; answer the new ones."""
-        fresh_ids = await inbox.claim(conn, self.topic.name, [e.id for e in events])
+    async def _run(self, conn: asyncpg.Connection, events: Sequence[Event],
+                   fresh_ids: set[UUID] | None = None) -> list[Event]:
+        """Claim the events in the inbox (unless `fresh_ids` says which were claimed for the first
+        time already) and hand the new ones to the handler; answer the new ones."""
+        if fresh_ids is None:
+            fresh_ids = await inbox.claim(conn, self.topic.name, [e.id for e in events])
         fresh, seen = [], set()
         for event in events:
             if event.id in fresh_ids and event.id not in seen:

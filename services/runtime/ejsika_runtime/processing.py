@@ -27,6 +27,23 @@ class Processor:
     client_id: str | None = None
 
 
+def insert_sql(households: str, first: int = 1) -> str:
+    """The INSERT of records for the households `households` names (an SQL query of one uuid column),
+    taking its values from parameters $first..$first+7 in `values`' order: the one statement both
+    `record` and a write that records in its own SQL (`Caller.recording`) use."""
+    a, b, c, d, e, f, g, h = (f"${first + i}" for i in range(8))
+    return ("INSERT INTO processing_records"
+            " (subject, role, client_id, action, household_id, fields, channel, purpose, correlation_id)"
+            f" SELECT {a}::text, {b}::text, {c}::text, {d}::text, r.h, {e}::text[], {f}::text, {g}::text,"
+            f" {h}::uuid FROM ({households}) AS r(h)")
+
+
+def values(processor: Processor, action: Action, fields: Sequence[str], channel: str, purpose: str,
+           correlation_id: UUID | None) -> list:
+    return [processor.subject, processor.role, processor.client_id, action, list(fields), channel, purpose,
+            correlation_id]
+
+
 async def record(
     conn: asyncpg.Connection | asyncpg.Pool,
     processor: Processor,
@@ -40,13 +57,8 @@ async def record(
     ids = list(household_ids)
     if not ids:
         return
-    await conn.execute(
-        "INSERT INTO processing_records"
-        " (subject, role, client_id, action, household_id, fields, channel, purpose, correlation_id)"
-        " SELECT $1, $2, $3, $4, h, $5, $6, $7, $8 FROM unnest($9::uuid[]) AS h",
-        processor.subject, processor.role, processor.client_id, action, list(fields), channel, purpose,
-        correlation_id, ids,
-    )
+    await conn.execute(insert_sql("SELECT unnest($9::uuid[])"),
+                       *values(processor, action, fields, channel, purpose, correlation_id), ids)
 
 
 class ProcessingRecord(BaseModel):

@@ -180,11 +180,15 @@ class OutboxRelay:
                     self._succeeded()
                 # More to do at once: a full round, or rows behind a refused batch or a quarantined row.
                 busy = done.clean and (done.fetched >= self.batch_size or bool(done.rejected or self._alone))
-                if not busy or time.monotonic() - self._reported_at >= REPORT_EVERY_S:
+                # The gauges every REPORT_EVERY_S while rows keep coming, and once the outbox goes quiet:
+                # a report per round was a statement per round, as many as the rounds themselves.
+                if time.monotonic() - self._reported_at >= REPORT_EVERY_S:
                     await self._report(conn)
                 if not busy:
-                    with contextlib.suppress(asyncio.TimeoutError):
+                    try:
                         await asyncio.wait_for(self._wake.wait(), self.poll_interval_s)
+                    except asyncio.TimeoutError:
+                        await self._report(conn)
         finally:
             self.is_leader = False
             with contextlib.suppress(Exception):
@@ -279,6 +283,9 @@ class OutboxRelay:
                 if batch.append(**record) is None:  # full (aiokafka always takes a batch's first record)
                     break
                 taken.append(row)
+            # Closed, the batch is sent at once: an open one lingers `linger_ms` for records that
+            # `producer.send` might add, and none will (each hop of an event waited those 5 ms).
+            batch.close()
             ids = [row["id"] for row in taken]
             try:
                 await (await self.producer.send_batch(batch, topic, partition=partition))

@@ -21,6 +21,7 @@ from ejsika_contracts import (
     VisitRecorded,
 )
 from ejsika_monitoring import visits_api
+from ejsika_monitoring.recorded_visits import VISIT_RECORD_FIELDS
 from ejsika_monitoring.schedules import mark_overdue, on_enrolment_changed, on_registered
 from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.service import Service
@@ -146,6 +147,20 @@ async def test_the_same_sync_uploaded_again_is_all_duplicates_and_stores_nothing
     assert [r["result"] for r in again.json()["results"]] == ["duplicate"] * 3 + ["rejected"]
     assert stored == (3, 3)
     assert await monitoring.count() == (3, 3)
+
+
+async def test_a_visit_and_its_record_of_processing_are_written_together_and_once(monitoring):
+    household = await monitoring.household()
+    one = visit(household)
+    async with monitoring.client() as http:
+        assert (await http.post("/visits", json=one)).status_code == 201
+        assert (await http.post("/visits", json=one)).status_code == 200  # the same visit again: no new record
+    written = await monitoring.pool.fetch(
+        "SELECT household_id::text, subject, role, client_id, action, fields, channel, purpose FROM processing_records"
+        " WHERE channel LIKE 'POST %'")
+    assert [tuple(r) for r in written] == [
+        (household, PENDAMPING, "pendamping", "ejsika-tests", "write", list(VISIT_RECORD_FIELDS), "POST /visits",
+         "recording a pendamping's visit to a family")]
 
 
 async def test_a_visit_twice_in_one_batch_is_recorded_once(monitoring):

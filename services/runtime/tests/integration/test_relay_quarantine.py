@@ -76,9 +76,10 @@ async def run_until_drained(relay: OutboxRelay, pool, timeout_s: float = 60) -> 
         async with asyncio.timeout(timeout_s):
             while await pool.fetchval("SELECT count(*) FROM outbox"):
                 await asyncio.sleep(0.1)
+            # The gauges follow once the outbox is quiet (they are not reported every round).
             while relay.metrics.outbox_quarantine_rows._value.get() != await pool.fetchval(
-                    "SELECT count(*) FROM outbox_quarantine"):
-                await asyncio.sleep(0.1)  # the gauges follow the round that drained it
+                    "SELECT count(*) FROM outbox_quarantine") or relay.metrics.outbox_pending._value.get():
+                await asyncio.sleep(0.1)
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -14,23 +14,26 @@ from .domain.families import Family, FamilyMember, apply, households_of
 
 
 async def load(conn: asyncpg.Connection, household_ids: Collection[UUID]) -> dict[UUID, Family]:
-    """The families kept of these households (two statements, whatever their number)."""
+    """The families kept of these households (one statement, whatever their number: a family's
+    columns come with each of its members, and alone, with NULLs, for a family without any)."""
     ids = list(household_ids)
     if not ids:
         return {}
-    families = await conn.fetch(
-        "SELECT household_id, version, programme, region_code, enrolment_status FROM families"
-        " WHERE household_id = ANY($1::uuid[])", ids)
-    members = await conn.fetch(
-        "SELECT household_id, member_id, nik, name, birth_date, sex, relation, in_school, health_insurance"
-        " FROM family_members"
-        " WHERE household_id = ANY($1::uuid[]) ORDER BY household_id, birth_date, member_id", ids)
-    found = {r["household_id"]: Family(r["household_id"], r["version"], r["programme"], r["region_code"],
-                                        r["enrolment_status"], {}) for r in families}
-    for r in members:
-        found[r["household_id"]].members[r["member_id"]] = FamilyMember(
-            r["member_id"], r["nik"], r["name"], r["birth_date"], r["sex"], r["relation"], r["in_school"],
-            r["health_insurance"])
+    rows = await conn.fetch(
+        "SELECT f.household_id, f.version, f.programme, f.region_code, f.enrolment_status,"
+        " m.member_id, m.nik, m.name, m.birth_date, m.sex, m.relation, m.in_school, m.health_insurance"
+        " FROM families f LEFT JOIN family_members m USING (household_id)"
+        " WHERE f.household_id = ANY($1::uuid[]) ORDER BY f.household_id, m.birth_date, m.member_id", ids)
+    found: dict[UUID, Family] = {}
+    for r in rows:
+        family = found.get(r["household_id"])
+        if family is None:
+            family = found[r["household_id"]] = Family(r["household_id"], r["version"], r["programme"],
+                                                       r["region_code"], r["enrolment_status"], {})
+        if r["member_id"] is not None:
+            family.members[r["member_id"]] = FamilyMember(
+                r["member_id"], r["nik"], r["name"], r["birth_date"], r["sex"], r["relation"], r["in_school"],
+                r["health_insurance"])
     return found
 
 

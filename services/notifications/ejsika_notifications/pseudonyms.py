@@ -17,7 +17,7 @@ import base64
 import hashlib
 import hmac
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 from uuid import UUID
 
@@ -35,13 +35,18 @@ class PseudonymKeyError(ValueError):
 @dataclass(frozen=True)
 class Pseudonyms:
     key: bytes
+    _agency_keys: dict[str, bytes] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if len(self.key) < 32:
             raise PseudonymKeyError("EJSIKA_PSEUDONYM_KEY must hold at least 32 characters")
 
     def _agency_key(self, agency: str) -> bytes:
-        return hmac.new(self.key, b"agency:" + agency.encode(), hashlib.sha256).digest()
+        # Derived once per agency: there are a handful, and each notification needs one or more.
+        key = self._agency_keys.get(agency)
+        if key is None:
+            key = self._agency_keys[agency] = hmac.new(self.key, b"agency:" + agency.encode(), hashlib.sha256).digest()
+        return key
 
     def reference_of(self, agency: str, household_id: UUID) -> str:
         """The agency's reference of a family."""

@@ -10,7 +10,8 @@ Rotating the key that encrypts the subscriptions' signing secrets:
        python -m ejsika_notifications.rotate_secrets [--schema notifications]
 
    It re-encrypts every secret with <new> in one transaction (a secret that no key decrypts
-   aborts it, and nothing changes) and prints how many it re-encrypted.
+   aborts it, and nothing changes) and prints how many it re-encrypted. A secret rotated out
+   and still signing beside its successor is re-encrypted too; one past its grace is cleared.
 4. Drop <old>: EJSIKA_SECRETS_KEYS=<new>, and restart the replicas.
 
 Secrets still in clear (rows written before migration 004) are encrypted on the way.

@@ -13,6 +13,12 @@ from .worker import DeliveryPolicy
 
 class NotificationsSettings(Settings):
     http_port: int = 8004
+    # Two consumers per topic, each reading half its partitions (the runtime's default is one per
+    # partition: 24 here, for four topics). A consumer's batch costs the same few round trips however
+    # small, and at a few hundred events a second split six ways they held one or two events each;
+    # its fetches, heartbeats and offset commits go on whether or not events come. Two still overlap
+    # one batch's commit with the next one's work.
+    consumer_concurrency: int | None = Field(default=2, ge=1)
 
     delivery_batch_size: int = Field(100, ge=1, le=1000, description="Notifications of one subscription per webhook message.")
     delivery_concurrency: int = Field(64, ge=1, description="Webhook POSTs in flight at once, per replica.")

@@ -120,6 +120,7 @@ class DeliveryWorker:
             lambda: asyncio.Semaphore(policy.agency_concurrency))
         self._wake = asyncio.Event()
         self._drains: dict[UUID, asyncio.Task] = {}
+        self._queued: dict[UUID, asyncio.Event] = {}  # a drain's: notifications were queued for it
         self._listener: asyncpg.Connection | None = None
         self._reports_pending = False
         self._last_metrics = self._last_prune = 0.0
@@ -176,32 +177,71 @@ class DeliveryWorker:
             await asyncio.gather(*self._drains.values(), return_exceptions=True)
 
     async def _drain(self, target: Target) -> None:
+        # A delivered message is settled beside the next one's lease and POST (one at a time): its
+        # settling is bookkeeping, and waiting for it held back the notifications queued meanwhile.
+        settling: asyncio.Task | None = None
+        queued = self._queued[target.subscription_id] = asyncio.Event()
         try:
-            while await self._deliver_next(target):
-                pass
+            while True:
+                queued.clear()
+                delivered = await self._deliver_next(target)
+                if delivered is None:
+                    if await self._more_queued(queued):
+                        continue
+                    return
+                message, answer = delivered
+                if settling is not None:
+                    await settling
+                    settling = None
+                if verdict(answer.status) is Verdict.DELIVERED:
+                    settling = asyncio.create_task(self._settle_apart(message, answer))
+                    continue
+                async with self.pool.acquire() as conn:
+                    if not await self._settle(conn, message, answer):
+                        return
         except asyncio.CancelledError:
             raise
         except Exception as error:  # the leased message falls due again when its lease ends
             log.warning("delivery for subscription %s interrupted (%s)", target.subscription_id,
                         type(error).__name__)
         finally:
+            if settling is not None:
+                await asyncio.gather(settling, return_exceptions=True)
+            self._queued.pop(target.subscription_id, None)
             self._drains.pop(target.subscription_id, None)
             self._wake.set()
 
-    async def _deliver_next(self, target: Target) -> bool:
-        """Lease, POST and settle the subscription's next message; True if it may have more to send now."""
+    async def _more_queued(self, queued: asyncio.Event) -> bool:
+        """Whether notifications are queued for a drain with nothing left to send, within a poll
+        interval. It waits for them (woken by the NOTIFY of their queueing, `_notified`) rather than
+        ending: ended, each consumer batch would start a dispatch and a new drain. Without a listener
+        (`drain_all`) nothing can wake it, and it ends at once."""
+        if self._listener is None:
+            return False
+        with contextlib.suppress(asyncio.TimeoutError):
+            await asyncio.wait_for(queued.wait(), self.policy.poll_interval_s)
+        return queued.is_set()
+
+    async def _deliver_next(self, target: Target) -> tuple[Message, Answer] | None:
+        """Lease and POST the subscription's next message; None if it has nothing to send now."""
         policy = self.policy
         async with self._agency_slots[target.agency], self._slots:
             async with self.pool.acquire() as conn:
                 message = await deliveries.next_message(conn, target.subscription_id, policy.batch_size,
                                                         policy.lease_s)
             if message is None:
-                return False
+                return None
             if message.attempts == 0:
                 self.metrics.sent.labels(message.agency, "webhook").inc(len(message.members))
-            answer = await self._post(message)
-        async with self.pool.acquire() as conn:
-            return await self._settle(conn, message, answer)
+            return message, await self._post(message)
+
+    async def _settle_apart(self, message: Message, answer: Answer) -> None:
+        try:
+            async with self.pool.acquire() as conn:
+                await self._settle(conn, message, answer)
+        except Exception as error:  # not settled: the message falls due again when its lease ends
+            log.warning("delivery for subscription %s not settled (%s)", message.subscription_id,
+                        type(error).__name__)
 
     async def _settle(self, conn: asyncpg.Connection, message: Message, answer: Answer) -> bool:
         agency, subscription = message.agency, message.subscription_id
@@ -320,7 +360,23 @@ class DeliveryWorker:
         if self._listener is not None and not self._listener.is_closed():
             return
         self._listener = await connect(self.database_url, policy=self.connection_policy)
-        await self._listener.add_listener(channel(self.schema), lambda *_: self._wake.set())
+        await self._listener.add_listener(channel(self.schema), lambda _c, _p, _ch, payload: self._notified(payload))
+
+    def _notified(self, payload: str) -> None:
+        """Notifications were queued for the subscriptions `payload` names (all of them: ''). Their
+        drains go on; the dispatcher is woken unless each of them has a drain already: a drain takes
+        what is queued for its subscription before it ends, and its end wakes the dispatcher. (At a
+        few hundred events a second each consumer batch woke it, for two statements that found
+        nothing to start, and then a new drain.)"""
+        try:
+            named = {UUID(text) for text in payload.split(",")} if payload else None
+        except ValueError:
+            named = None
+        for subscription, queued in self._queued.items():
+            if named is None or subscription in named:
+                queued.set()
+        if named is None or not named <= self._drains.keys():
+            self._wake.set()
 
     async def _close_listener(self) -> None:
         listener, self._listener = self._listener, None

@@ -133,44 +133,45 @@ async def next_message(conn: asyncpg.Connection, subscription_id: UUID, size: in
 
     SKIP LOCKED lets replicas work side by side; the lease (next_attempt_at pushed ahead) keeps the
     message ours after its statement, without holding a connection during the POST. If this
-    worker dies, the message falls due again when the lease ends, with the same members. Each
-    step is one statement (the hot path of delivery: a round trip saved is a round trip per message).
+    worker dies, the message falls due again when the lease ends, with the same members. It is
+    one statement, that also reads where the message goes and its secrets as they are now (the hot
+    path of delivery: a round trip saved is a round trip per message): a new message is formed only
+    when no message with members was due.
     """
     rows = await conn.fetch(
         "WITH claimed AS ("
-        " UPDATE webhook_messages SET next_attempt_at = now() + make_interval(secs => $2)"
+        " UPDATE webhook_messages SET next_attempt_at = now() + make_interval(secs => $3)"
         " WHERE id = (SELECT id FROM webhook_messages WHERE subscription_id = $1 AND status = 'pending'"
         "  AND next_attempt_at <= now() ORDER BY next_attempt_at, seq LIMIT 1 FOR UPDATE SKIP LOCKED)"
-        " RETURNING id, attempts)"
-        f" SELECT c.id AS message_id, c.attempts, {NOTIFICATION_COLUMNS}"
-        " FROM claimed c JOIN deliveries d ON d.message_id = c.id ORDER BY d.seq",
-        subscription_id, lease_s,
+        " RETURNING id, attempts),"
+        " picked AS (SELECT id FROM deliveries WHERE subscription_id = $1 AND status = 'pending'"
+        "  AND message_id IS NULL AND NOT EXISTS (SELECT 1 FROM claimed c JOIN deliveries d ON d.message_id = c.id)"
+        "  ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),"
+        " formed AS (INSERT INTO webhook_messages (subscription_id, size, next_attempt_at)"
+        "  SELECT $1, count(*), now() + make_interval(secs => $3) FROM picked HAVING count(*) > 0"
+        "  RETURNING id, attempts),"
+        " joined AS (UPDATE deliveries d SET message_id = f.id FROM formed f, picked p WHERE d.id = p.id"
+        f"  RETURNING f.id AS message_id, f.attempts, d.seq, {NOTIFICATION_COLUMNS}),"
+        " members AS ("
+        f"  SELECT c.id AS message_id, c.attempts, d.seq, {NOTIFICATION_COLUMNS}"
+        "   FROM claimed c JOIN deliveries d ON d.message_id = c.id"
+        "  UNION ALL SELECT * FROM joined)"
+        f" SELECT m.*, {_TARGET_COLUMNS} FROM members m JOIN subscriptions s ON s.id = $1 ORDER BY m.seq",
+        subscription_id, size, lease_s,
     )
-    if not rows:
-        rows = await conn.fetch(
-            "WITH picked AS (SELECT id FROM deliveries WHERE subscription_id = $1 AND status = 'pending'"
-            "  AND message_id IS NULL ORDER BY seq LIMIT $2 FOR UPDATE SKIP LOCKED),"
-            " formed AS (INSERT INTO webhook_messages (subscription_id, size, next_attempt_at)"
-            "  SELECT $1, count(*), now() + make_interval(secs => $3) FROM picked HAVING count(*) > 0"
-            "  RETURNING id, attempts),"
-            " joined AS (UPDATE deliveries d SET message_id = f.id FROM formed f, picked p WHERE d.id = p.id"
-            f"  RETURNING f.id AS message_id, f.attempts, d.seq, {NOTIFICATION_COLUMNS})"
-            " SELECT * FROM joined ORDER BY seq",
-            subscription_id, size, lease_s,
-        )
     if not rows:
         return None
-    target = await conn.fetchrow(
-        "SELECT agency, url, secret_encrypted,"
-        " CASE WHEN previous_secret_until > now() THEN previous_secret_encrypted END AS previous"
-        " FROM subscriptions WHERE id = $1",
-        subscription_id,
-    )
-    secrets = [target["secret_encrypted"]] + ([target["previous"]] if target["previous"] is not None else [])
+    first = rows[0]
+    secrets = [first["secret_encrypted"]] + ([first["previous"]] if first["previous"] is not None else [])
     return Message(
-        id=rows[0]["message_id"], subscription_id=subscription_id, agency=target["agency"], url=target["url"],
-        attempts=rows[0]["attempts"], members=[member(r) for r in rows], secrets_encrypted=secrets,
+        id=first["message_id"], subscription_id=subscription_id, agency=first["agency"], url=first["url"],
+        attempts=first["attempts"], members=[member(r) for r in rows], secrets_encrypted=secrets,
     )
+
+
+# Where a message goes and what signs it, read with its members (`s`: the subscription).
+_TARGET_COLUMNS = ("s.agency, s.url, s.secret_encrypted,"
+                   " CASE WHEN s.previous_secret_until > now() THEN s.previous_secret_encrypted END AS previous")
 
 
 async def record_shared(conn: asyncpg.Connection, channel: str, agency: str, members: Sequence[Member],

@@ -117,19 +117,33 @@ async def encrypt_legacy_secrets(conn: asyncpg.Connection, cipher: SecretCipher)
 
 async def reencrypt_secrets(conn: asyncpg.Connection, cipher: SecretCipher) -> int:
     """Encrypt every stored secret again with the primary key (clear legacy ones too), in one
-    transaction: if a secret cannot be decrypted, UndecryptableSecret and nothing changes."""
+    transaction: if a secret cannot be decrypted, UndecryptableSecret and nothing changes.
+
+    A rotated-out secret still signing beside the new one (`previous_secret_until` ahead) is
+    re-encrypted too, or it would stop signing once the old key is dropped, before its grace ends;
+    one past its grace is cleared, as nothing reads it any more. Returns how many subscriptions.
+    """
     async with conn.transaction():
-        rows = await conn.fetch("SELECT id, legacy_secret, secret_encrypted FROM subscriptions FOR UPDATE")
-        tokens = {}
+        rows = await conn.fetch(
+            "SELECT id, legacy_secret, secret_encrypted,"
+            " CASE WHEN previous_secret_until > now() THEN previous_secret_encrypted END AS previous"
+            " FROM subscriptions FOR UPDATE")
+        tokens, previous = {}, {}
         for row in rows:
-            if row["secret_encrypted"] is None:
-                tokens[row["id"]] = cipher.encrypt(row["legacy_secret"])
-                continue
             try:
-                tokens[row["id"]] = cipher.rotate(row["secret_encrypted"])
+                tokens[row["id"]] = (cipher.encrypt(row["legacy_secret"]) if row["secret_encrypted"] is None
+                                     else cipher.rotate(row["secret_encrypted"]))
+                if row["previous"] is not None:
+                    previous[row["id"]] = cipher.rotate(row["previous"])
             except UndecryptableSecret as error:
                 raise UndecryptableSecret(f"subscription {row['id']}: {error}; nothing was re-encrypted") from None
         await _set_secrets(conn, tokens)
+        await conn.execute(
+            "UPDATE subscriptions s SET previous_secret_encrypted ="
+            " (SELECT p.token FROM unnest($1::uuid[], $2::bytea[]) AS p(id, token) WHERE p.id = s.id)"
+            " WHERE s.previous_secret_encrypted IS NOT NULL",
+            list(previous), list(previous.values()),
+        )
     return len(rows)
 
 

@@ -14,6 +14,7 @@ import uuid
 from collections import defaultdict
 from dataclasses import replace
 
+import asyncpg
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from standardwebhooks import Webhook
@@ -22,6 +23,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from ejsika_notifications.domain.agencies import EDUCATION, HEALTH, Agency
 from ejsika_notifications.domain.deliveries import PlannedDelivery
 from ejsika_notifications.store import deliveries
+from ejsika_notifications.worker import channel
 
 from .conftest import FAST
 
@@ -416,3 +418,47 @@ async def _message_status(db, status):
 async def _with_error(db, subscription):
     rows = await messages(db, subscription)
     return rows if rows and all(r["last_error"] for r in rows) else None
+
+
+async def test_the_wake_up_names_its_subscriptions_and_one_being_drained_does_not_wake_the_worker(db, receivers):
+    receiver = await receivers()
+    draining, _ = await db.subscribe(EDUCATION, receiver.url)
+    idle, _ = await db.subscribe(HEALTH, receiver.url)
+    heard: asyncio.Queue = asyncio.Queue()
+    listener = await asyncpg.connect(db.url)
+    try:
+        await listener.add_listener(channel(db.schema), lambda _c, _p, _ch, payload: heard.put_nowait(payload))
+        await queue(db, draining, 3)
+        assert await asyncio.wait_for(heard.get(), 5) == str(draining), "one wake-up, naming the subscription"
+    finally:
+        await listener.close()
+
+    worker = db.worker()
+    worker._drains[draining] = asyncio.get_running_loop().create_future()  # a drain under way, waiting
+    queued = worker._queued[draining] = asyncio.Event()
+    worker._notified(str(draining))
+    assert queued.is_set(), "the drain is told, and goes on"
+    assert not worker._wake.is_set(), "the drain takes what was queued for it before it ends"
+    worker._notified(f"{draining},{idle}")
+    assert worker._wake.is_set(), "a subscription nobody drains wakes the dispatcher"
+    worker._wake.clear()
+    worker._notified("")
+    assert worker._wake.is_set(), "a wake-up naming nothing (too many to name, a redelivery) wakes it"
+
+
+async def test_a_drain_with_nothing_to_send_waits_for_its_next_notifications_instead_of_ending(db, receivers, wait_for):
+    receiver = await receivers()
+    subscription, _ = await db.subscribe(EDUCATION, receiver.url)
+
+    async with running(db.worker(replace(FAST, poll_interval_s=30))) as worker:
+        await queue(db, subscription)
+        await wait_for(lambda: _all_delivered(db), timeout=5, interval=0.01)
+        [drain] = worker._drains.values()
+        await queue(db, subscription, 2)
+        await wait_for(lambda: _delivered_count(db, 3), timeout=5, interval=0.01)
+        assert list(worker._drains.values()) == [drain], "the same drain sent them: no dispatch, no new drain"
+    assert [len(ids_in(r)) for r in receiver.requests] == [1, 2]
+
+
+async def _delivered_count(db, count):
+    return await db.pool.fetchval("SELECT count(*) FILTER (WHERE status = 'delivered') = $1 FROM deliveries", count)

@@ -15,10 +15,11 @@ from standardwebhooks import Webhook
 
 from ejsika_notifications.crypto import SecretCipher, UndecryptableSecret, new_key
 from ejsika_notifications.demo import MIGRATIONS
-from ejsika_notifications.domain.agencies import EDUCATION
+from ejsika_notifications.domain.agencies import EDUCATION, HEALTH
 from ejsika_notifications.domain.subscriptions import SECRET_PREFIX, new_secret
 from ejsika_notifications.rotate_secrets import rotate_secrets
 from ejsika_notifications.store import subscriptions
+from ejsika_notifications.store.secrets import rotate as rotate_signing_secret
 from ejsika_runtime.db import create_pool, migrate
 
 pytestmark = pytest.mark.infra
@@ -150,3 +151,30 @@ async def test_secrets_stored_in_clear_before_migration_004_get_encrypted(db, tm
     finally:
         await pool.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         await pool.close()
+
+
+async def test_a_key_rotation_keeps_a_rotated_out_secret_signing_until_its_grace_ends(db, receivers, assessed):
+    receiver = await receivers()
+    old, new = new_key(), new_key()
+    db.cipher = SecretCipher([old])
+    subscription, previous = await db.subscribe(EDUCATION, receiver.url)
+    expired, _ = await db.subscribe(HEALTH, receiver.url)
+    current = new_secret()
+    async with db.pool.acquire() as conn:
+        await rotate_signing_secret(conn, subscription, db.cipher.encrypt(current), grace_s=3600)
+        await rotate_signing_secret(conn, expired, db.cipher.encrypt(new_secret()), grace_s=0)
+        assert await rotate_secrets(conn, SecretCipher([new, old])) == 2  # the new key prepended
+
+    stored = await db.pool.fetchrow("SELECT previous_secret_encrypted FROM subscriptions WHERE id = $1", subscription)
+    assert SecretCipher([new]).decrypt(stored["previous_secret_encrypted"]) == previous, "re-encrypted, not lost"
+    assert await db.pool.fetchval("SELECT previous_secret_encrypted FROM subscriptions WHERE id = $1", expired) is None, \
+        "a secret past its grace is no longer kept"
+
+    await db.consume([assessed()])
+    await db.worker(cipher=SecretCipher([new])).drain_all()  # the old key dropped
+
+    signed_twice = [r for r in receiver.requests if r.headers["webhook-signature"].count("v1,") == 2]
+    assert len(signed_twice) == 1, "both secrets sign while the grace lasts (the expired one's does not)"
+    [request] = signed_twice
+    Webhook(previous).verify(request.body, request.headers)
+    Webhook(current).verify(request.body, request.headers)

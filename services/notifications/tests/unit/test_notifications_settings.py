@@ -54,3 +54,10 @@ def test_the_service_does_not_start_without_keys():
                              text=True, timeout=120)
     assert started.returncode != 0
     assert "notifications cannot start: EJSIKA_SECRETS_KEYS is not set" in started.stderr
+
+
+def test_two_consumers_per_topic_unless_told_otherwise(monkeypatch):
+    monkeypatch.delenv("EJSIKA_CONSUMER_CONCURRENCY", raising=False)
+    assert NotificationsSettings().consumer_concurrency == 2
+    monkeypatch.setenv("EJSIKA_CONSUMER_CONCURRENCY", "6")
+    assert NotificationsSettings().consumer_concurrency == 6

@@ -5,7 +5,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PACKAGES := contracts services/runtime[embedded] services/registry services/monitoring services/eligibility services/notifications
 
-.PHONY: run test unit faults bench bench-import bench-overdue bench-visits bench-period-close bench-rule-change bench-what-if bench-webhooks bench-visit-webhook schemas
+.PHONY: run test unit faults bench bench-import bench-overdue bench-visits bench-period-close bench-rule-change bench-what-if bench-webhooks bench-visit-webhook bench-live-assessment schemas
 
 $(VENV)/.installed: requirements-dev.txt $(wildcard contracts/pyproject.toml services/*/pyproject.toml)
 	$(PYTHON) -m venv $(VENV)
@@ -51,6 +51,9 @@ bench-rule-change: $(VENV)/.installed  ## a new rule set activated over 1,000,00
 
 bench-what-if: $(VENV)/.installed  ## a what-if (threshold, quota, a new rule set) over 1,000,000 households: seconds per phase
 	$(PY) -m tests.benchmark.what_if
+
+bench-live-assessment: $(VENV)/.installed  ## 100,000 households imported through the registry: eligibility's consumer lag sampled, does it stay bounded?
+	$(PY) -m tests.benchmark.live_assessment
 
 schemas: $(VENV)/.installed  ## freeze the JSON Schema of each new event version
 	$(PY) -m ejsika_contracts.schemas --write

@@ -65,6 +65,7 @@ class Made:
 
     decision: Decision
     inputs: AssessmentInputs
+    inputs_json: str  # as stored in `households`, kept in the history as it is
     today: date
     context: Context
     assessment_id: UUID
@@ -73,10 +74,11 @@ class Made:
 
 
 async def reassess(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event | None]],
-                   today: date | None = None) -> list[EligibilityAssessed]:
+                   today: date | None = None, review: bool = True) -> list[EligibilityAssessed]:
     """Reassess these households as of `today` (Asia/Jakarta; default: today); answer the events emitted.
 
     A household named twice is assessed once, caused by its last cause (causes come in partition order).
+    `review`: set each household's next review day (False where the caller wrote it with the inputs).
     """
     conn = uow.conn
     today = today or programme_today()
@@ -100,7 +102,8 @@ async def reassess(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event | None]],
         if rule is None:
             continue  # a programme without rules here: nothing to decide
         inputs = AssessmentInputs.model_validate_json(row["inputs"])
-        reviews.append((household_id, next_review(inputs, rule, today)))
+        if review:
+            reviews.append((household_id, next_review(inputs, rule, today)))
         active = row["enrolment_status"] == "active"
         decision = decide(inputs, rule, today, active, stored.get((household_id, row["programme"])))
         if decision is None:
@@ -111,11 +114,16 @@ async def reassess(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event | None]],
         announced = None
         if previous is None or previous.outcome() != decision.outcome():
             announced = announcement(assessment_id, decision, cause)
-        made.append(Made(decision, inputs, today, context, assessment_id, announced, cause.id if cause else None))
+        made.append(Made(decision, inputs, row["inputs"], today, context, assessment_id, announced,
+                         cause.id if cause else None))
     await store(conn, made)
-    await conn.execute(
-        "UPDATE households h SET next_review_on = u.day FROM unnest($1::uuid[], $2::date[]) AS u(household_id, day)"
-        " WHERE h.household_id = u.household_id", [h for h, _ in reviews], [d for _, d in reviews])
+    # Only where the day moves: rewriting a household's wide row (its packed inputs computed again, its narrow state
+    # compared) costs more than assessing it. The input use cases write it with the inputs (`inputs.review_days`).
+    if reviews:
+        await conn.execute(
+            "UPDATE households h SET next_review_on = u.day FROM unnest($1::uuid[], $2::date[]) AS u(household_id, day)"
+            " WHERE h.household_id = u.household_id AND h.next_review_on IS DISTINCT FROM u.day",
+            [h for h, _ in reviews], [d for _, d in reviews])
     events = [m.announced for m in made if m.announced is not None]
     uow.emit_all(events)
     return events
@@ -205,34 +213,24 @@ async def _in_force(conn: asyncpg.Connection, made: Sequence[Made]) -> None:
     )
 
 
+_HISTORY = ("event_id", "household_id", "cause_id", "rule_set", "score", "eligible", "components", "explanation",
+            "programme", "rule_version", "status", "desil", "missing", "benefits", "yearly_amount", "graduation",
+            "proposed_exit", "fingerprint", "inputs", "assessed_on", "prior_high", "active", "announced")
+
+
 async def append(conn: asyncpg.Connection, made: Sequence[Made], channel: str) -> None:
     """Append decisions to the history (with the inputs, day and context to recompute them) and to the
     record of processing."""
     d = [m.decision for m in made]
-    await conn.execute(
-        "INSERT INTO assessments (event_id, household_id, cause_id, rule_set, score, eligible, components, explanation,"
-        " programme, rule_version, status, desil, missing, benefits, yearly_amount, graduation, proposed_exit,"
-        " fingerprint, inputs, assessed_on, prior_high, active, announced)"
-        " SELECT u.event_id, u.household_id, u.cause_id, u.rule_set, u.score, u.status = 'eligible',"
-        "  string_to_array(u.components, ','), u.explanation, u.programme, u.rule_version, u.status, u.desil,"
-        "  string_to_array(u.missing, ','), u.benefits, u.yearly_amount, u.graduation, u.proposed_exit,"
-        "  u.fingerprint, u.inputs, u.assessed_on, u.prior_high, u.active, u.announced"
-        " FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::text[], $5::real[], $6::text[], $7::json[], $8::text[],"
-        "  $9::int[], $10::text[], $11::smallint[], $12::text[], $13::json[], $14::bigint[], $15::text[],"
-        "  $16::json[], $17::text[], $18::json[], $19::date[], $20::smallint[], $21::bool[], $22::bool[])"
-        "  AS u(event_id, household_id, cause_id, rule_set, score, components, explanation, programme, rule_version,"
-        "  status, desil, missing, benefits, yearly_amount, graduation, proposed_exit, fingerprint, inputs,"
-        "  assessed_on, prior_high, active, announced)",
-        [m.assessment_id for m in made], [x.household_id for x in d], [m.cause_id for m in made],
-        [x.rule_set for x in d], [x.score for x in d], [",".join(x.components) for x in d],
-        [EXPLANATION.dump_json(list(x.explanation)).decode() for x in d], [x.programme for x in d],
-        [x.rule_version for x in d], [x.status for x in d], [x.desil for x in d], [",".join(x.missing) for x in d],
-        [json.dumps([{"component": b.component, "member_id": str(b.member_id) if b.member_id else None,
-                      "amount": b.amount} for b in x.benefits]) for x in d],
-        [x.yearly_amount for x in d], [x.graduation for x in d],
-        [json.dumps(x.proposed_exit) if x.proposed_exit else None for x in d], [x.fingerprint for x in d],
-        [m.inputs.model_dump_json() for m in made], [m.today for m in made], [m.context.prior_high for m in made],
-        [m.context.active for m in made], [m.announced is not None for m in made],
-    )
+    # COPY: an INSERT of the batch unnested from arrays cost about as much as the rest of the batch's writes
+    await conn.copy_records_to_table("assessments", columns=_HISTORY, records=[(
+        m.assessment_id, x.household_id, m.cause_id, x.rule_set, x.score, x.status == "eligible", list(x.components),
+        EXPLANATION.dump_json(list(x.explanation)).decode(), x.programme, x.rule_version, x.status, x.desil,
+        list(x.missing),
+        json.dumps([{"component": b.component, "member_id": str(b.member_id) if b.member_id else None,
+                     "amount": b.amount} for b in x.benefits]),
+        x.yearly_amount, x.graduation, json.dumps(x.proposed_exit) if x.proposed_exit else None, x.fingerprint,
+        m.inputs_json, m.today, m.context.prior_high, m.context.active, m.announced is not None)
+        for m, x in zip(made, d)])
     await processing.record(conn, processing.Processor(SOURCE, "service"), "write", [x.household_id for x in d],
                             DECIDED, channel, PURPOSE)

@@ -5,9 +5,10 @@ indicators as floats, NaN where not observed, then the members as fixed-width re
 they come: no JSON is parsed, and no Python object is made per household or member (only per escalation).
 
 The what-if reads a narrower copy instead (`State`): migration 016's `household_state`, kept by triggers on every
-write of `households`, holds only what the scorer and the ranking read (~60 bytes a household where the wide row
-is ~1.5 kB). PostgreSQL aggregates it into two values, the fixed-width part of every household and then every
-member, which numpy reads without a loop.
+write of `households` (cut from the packed inputs since migration 018), holds only what the scorer and the ranking
+read (~140 bytes a household where the wide row is ~1.5 kB). PostgreSQL aggregates it into two values, the
+fixed-width part of every household and then every member (as the packed inputs hold them), which numpy reads
+without a loop.
 """
 
 from __future__ import annotations
@@ -126,14 +127,13 @@ async def read_all(conn: asyncpg.Connection, programme: str, chunk: int = 50_000
             "member_id", "member_has_id", "birth_date", "sex", "in_school", "pregnant", "disability")})
 
 
-# Migration 016's layout of `household_state`: the numeric indicators as floats, the yes/no ones as bits.
+# Migration 016's layout of `household_state.fixed`: the numeric indicators as floats, the yes/no ones as bits;
+# its `members` are the packed inputs' member records (migration 018).
 NUMERIC = tuple(name for name, numeric in INDICATORS.items() if numeric)
 YES_NO = tuple(name for name, numeric in INDICATORS.items() if not numeric)
 ENROLMENTS = (None, "candidate", "active", "suspended", "exited")  # the codes of `State.enrolment`
 _STATE = np.dtype([("region", ">i4"), ("enrolment", ">i2"), ("registered_on", ">i4")]
                   + [(name, ">f8") for name in NUMERIC] + [("observed", ">u4"), ("yes", ">u4"), ("members", ">i2")])
-_STATE_MEMBER = np.dtype([("born", ">i4"), ("flags", ">i2")])
-_SCHOOL, _PREGNANT, _DISABILITY = 4, 8, 16
 
 
 @dataclass(frozen=True)
@@ -166,13 +166,12 @@ class State:
         for k, name in enumerate(YES_NO):
             welfare[name] = np.where((observed >> k) & 1 == 1, ((yes >> k) & 1).astype(np.float64), np.nan)
         count = rows["members"].astype(np.int64) if members is not None else np.zeros(len(rows), dtype=np.int64)
-        people = np.frombuffer(members or b"", dtype=_STATE_MEMBER)
+        people = np.frombuffer(members or b"", dtype=_MEMBER_RECORD)
         if len(people) != int(count.sum()):
             raise ValueError("the members do not add up to the households' counts")
-        flags = people["flags"].astype(np.int16)
         return cls(region=rows["region"].astype(np.int32), enrolment=rows["enrolment"].astype(np.int8),
                    registered_on=rows["registered_on"].astype(np.int32), welfare=welfare,
                    member_household=np.repeat(np.arange(len(rows), dtype=np.int64), count),
-                   birth_date=EPOCH + people["born"].astype(np.int64), sex=(flags & 3).astype(np.int8),
-                   in_school=(flags & _SCHOOL) != 0, pregnant=(flags & _PREGNANT) != 0,
-                   disability=(flags & _DISABILITY) != 0)
+                   birth_date=EPOCH + people["born"].astype(np.int64), sex=people["sex"].astype(np.int8),
+                   in_school=people["in_school"].copy(), pregnant=people["pregnant"].copy(),
+                   disability=people["disability"].copy())

@@ -35,7 +35,9 @@ from ejsika_runtime.programme_time import programme_date
 from ejsika_runtime.service import Service
 from ejsika_runtime.unit_of_work import UnitOfWork
 
-from . import decisions
+from . import decisions, rule_book
+from .domain.assessment import next_review
+from .domain.rules import RuleSet
 from .domain.inputs import (
     INPUT_EVENTS, Facts, assessments, compliance_of, fold, from_assessed, households_of, inputs_of,
 )
@@ -96,8 +98,10 @@ class Inputs:
         await _store_steps(conn, folded.steps)
         await _follow_scopes(conn, before, registered)
         written: dict[UUID, Facts] = {}
-        for round_ in assessments(before, folded):  # mostly one: a household's inputs change once a batch
-            await _store_households(conn, [facts for _, _, facts in round_])
+        rounds = assessments(before, folded)
+        rules = await rule_book.active(conn, {f.programme for round_ in rounds for _, _, f in round_}) if rounds else {}
+        for round_ in rounds:  # mostly one: a household's inputs change once a batch
+            await _store_households(conn, [facts for _, _, facts in round_], review_days(round_, rules))
             written.update((h, facts) for h, _, facts in round_)
             await reassess_on_their_day(uow, [(h, event) for h, event, _ in round_])
         # the households whose last change was not of their inputs (a version, a pendamping)
@@ -114,26 +118,39 @@ async def reassess_on_their_day(uow: UnitOfWork, causes: Sequence[tuple[UUID, Ev
     for household_id, cause in causes:
         by_day[programme_date(cause.time)].append((household_id, cause))
     for day in sorted(by_day):
-        await decisions.reassess(uow, by_day[day], today=day)
+        await decisions.reassess(uow, by_day[day], today=day, review=False)  # written with the inputs
 
 
-async def _store_households(conn, facts: Sequence[Facts]) -> None:
+def review_days(round_: Sequence[tuple[UUID, Event, Facts]], rules: dict[str, RuleSet]) -> dict[UUID, date]:
+    """The day each household of a round is next reviewed, as its assessment on the day of its event will set it
+    (`decisions.reassess`): written with its inputs, the household's wide row is written once."""
+    days = {}
+    for household_id, event, facts in round_:
+        rule = rules.get(facts.programme)
+        if rule is not None:
+            days[household_id] = next_review(inputs_of(facts), rule, programme_date(event.time))
+    return days
+
+
+async def _store_households(conn, facts: Sequence[Facts], review: dict[UUID, date] | None = None) -> None:
     if not facts:
         return
-    # Never next_review_on: the assessment sets it.
+    review = review or {}
+    # The review day only when known here (else the one stored stays): the assessment sets it.
     await conn.execute(
         "INSERT INTO households (household_id, programme, region_code, inputs, version, enrolment_status,"
-        "  registered_on, compliance)"
+        "  registered_on, compliance, next_review_on)"
         " SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::json[], $5::int[], $6::text[], $7::date[],"
-        "  $8::json[])"
+        "  $8::json[], $9::date[])"
         " ON CONFLICT (household_id) DO UPDATE SET programme = excluded.programme,"
         "  region_code = excluded.region_code, inputs = excluded.inputs, version = excluded.version,"
         "  enrolment_status = excluded.enrolment_status, registered_on = excluded.registered_on,"
-        "  compliance = excluded.compliance, updated_at = now()",
+        "  compliance = excluded.compliance, updated_at = now(),"
+        "  next_review_on = coalesce(excluded.next_review_on, households.next_review_on)",
         [f.household_id for f in facts], [f.programme for f in facts], [f.region_code for f in facts],
         [inputs_of(f).model_dump_json() for f in facts], [f.version for f in facts],
         [f.enrolment_status for f in facts], [f.registered_on for f in facts],
-        [_json(compliance_of(f)) for f in facts],
+        [_json(compliance_of(f)) for f in facts], [review.get(f.household_id) for f in facts],
     )
 
 

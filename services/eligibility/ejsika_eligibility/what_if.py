@@ -1,9 +1,10 @@
 """Use case: what would change under another quota, entry or graduation threshold, or rule set; nothing is written.
 
 The snapshot of a programme (every household with its current decision) is read as a few values of fixed-width
-records packed by PostgreSQL, straight into numpy, in no particular order (the ranking sorts anyway). It is
-read afresh for each question rather than cached: a cache per replica would hold as much as the register and
-need its own invalidation, for an answer that must reflect the decisions made a moment ago. A new rule set
+records packed by PostgreSQL, straight into numpy, in no particular order (the ranking sorts anyway), each table
+apart and paired by household id in numpy. It is read afresh for each question rather than cached: a cache per
+replica would hold as much as the register and need its own invalidation, for an answer that must reflect the
+decisions made a moment ago. A new rule set
 is scored by `domain.columns`, the scorer of the rule change, over the narrow state of the households
 (`household_columns.State`, packed by PostgreSQL when their inputs were written), read in the same statement as
 the decisions. The answer compares the baseline (the rules and quotas in force) with the scenario
@@ -28,52 +29,86 @@ from . import quotas as quota_store
 from .domain.what_if import Snapshot, eligible_under, funders_cost, place, uuid_order_keys
 from .household_columns import State
 
-# Every household as fixed-width records packed by PostgreSQL's send functions, aggregated into one value per
-# part (the aggregates of one statement see the rows in the same order, so record i of each part is the same
-# household's): numpy reads them as they come, and the client handles one message instead of one per household
-# (which cost as much as the query). The members are read only to score a new rule set.
+# Every household of a programme as fixed-width records packed by PostgreSQL's send functions, aggregated into one
+# value per part, so that numpy reads them as they come and the client handles one message instead of one per
+# household (which cost as much as the query). The decisions in force (packed when written, migration 019), the
+# narrow states (migration 016) and the admissions not yet applied are aggregated apart, each from its own table, and
+# paired by household id in numpy (`pair`): joining them in PostgreSQL took most of the time. The aggregates of one
+# table see its rows in one order, so record i of the ids, the states and (read only to score a new rule set) the
+# members is the same household's.
 _SNAPSHOT = """
-  SELECT string_agg(
-           uuid_send(s.household_id)
-           || boolsend(a.household_id IS NOT NULL)
-           || float4send(coalesce(d.score, 0)::float4)
-           || int2send(coalesce(d.desil, 0)::int2)
-           || int2send(CASE d.status WHEN 'eligible' THEN 0 WHEN 'not_eligible' THEN 1 ELSE 2 END::int2)
-           || int2send(coalesce(cardinality(d.components), 0)::int2)
-           || int8send(coalesce(d.yearly_amount, 0)::int8), ''::bytea) AS decided,
-         string_agg(s.fixed, ''::bytea) AS fixed,
-         {members} AS members
-  FROM household_state s
-  LEFT JOIN decisions d ON d.household_id = s.household_id AND d.programme = s.programme AND d.active_rule
-  LEFT JOIN (SELECT DISTINCT household_id FROM admissions WHERE settled_at IS NULL) a ON a.household_id = s.household_id
-  WHERE s.programme = $1
+  SELECT (SELECT string_agg(packed, ''::bytea) FROM decisions WHERE programme = $1 AND active_rule) AS decided,
+         (SELECT string_agg(household_id_packed, ''::bytea) FROM (SELECT DISTINCT uuid_send(household_id)
+            AS household_id_packed FROM admissions WHERE settled_at IS NULL) a) AS admitted,
+         s.ids, s.fixed, s.members
+  FROM (SELECT string_agg(uuid_send(household_id), ''::bytea) AS ids, string_agg(fixed, ''::bytea) AS fixed,
+               {members} AS members
+        FROM household_state WHERE programme = $1) s
 """
-_DECIDED = np.dtype([("household_id", "V16"), ("admitted", "?"), ("score", ">f4"), ("desil", ">i2"),
-                     ("status", ">i2"), ("components", ">i2"), ("yearly_amount", ">i8")])
+_DECIDED = np.dtype([("household_id", "V16"), ("score", ">f4"), ("desil", ">i2"), ("status", ">i2"),
+                     ("components", ">i2"), ("yearly_amount", ">i8")])
 CANDIDATE, ACTIVE, SUSPENDED = 1, 2, 3  # household_columns.ENROLMENTS
+INSUFFICIENT = 2  # the status of a household without a decision
 
 
 async def read(conn: asyncpg.Connection, programme: str, members: bool) -> asyncpg.Record:
     """The packed parts of every household of `programme`: its decision, its state and (with `members`) its
     members."""
     return await conn.fetchrow(_SNAPSHOT.format(
-        members="string_agg(s.members, ''::bytea)" if members else "NULL::bytea"), programme)
+        members="string_agg(members, ''::bytea)" if members else "NULL::bytea"), programme)
+
+
+def pair(ids: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """The row of `ids` ((n, 16) uint8, distinct) holding each of `keys` ((m, 16) uint8), -1 for a key not among
+    them.
+
+    Both sorted by the first half of the id (a sort of one integer column each: ~0.1 s a million), the sorted keys
+    found by a binary search that starts where the last ended, and each match checked whole. Two ids alike in their
+    first half (one chance in 2**64 a pair) are told apart by a sort on both halves."""
+    if not len(ids) or not len(keys):
+        return np.full(len(keys), -1, dtype=np.int64)
+    hi, lo = uuid_order_keys(ids)
+    key_hi, key_lo = uuid_order_keys(keys)
+    order, key_order = np.argsort(hi), np.argsort(key_hi)
+    if (np.diff(hi[order]) == 0).any():
+        order, key_order = np.lexsort((lo, hi)), np.lexsort((key_lo, key_hi))
+        both = np.dtype([("hi", np.uint64), ("lo", np.uint64)])
+        ordered, wanted = np.empty(len(order), both), np.empty(len(keys), both)
+        ordered["hi"], ordered["lo"] = hi[order], lo[order]
+        wanted["hi"], wanted["lo"] = key_hi[key_order], key_lo[key_order]
+    else:
+        ordered, wanted = hi[order], key_hi[key_order]
+    found = np.empty(len(keys), dtype=np.int64)
+    found[key_order] = np.minimum(np.searchsorted(ordered, wanted), len(order) - 1)
+    rows = order[found]
+    return np.where((hi[rows] == key_hi) & (lo[rows] == key_lo), rows, -1)
 
 
 def unpack(packed: asyncpg.Record) -> tuple[Snapshot, State]:
     """The snapshot and the households' state, row i of each the same household."""
-    rows = np.frombuffer(packed["decided"] or b"", dtype=_DECIDED)
     state = State.unpack(packed["fixed"] or b"", packed["members"])
-    if len(state) != len(rows):
-        raise ValueError("the decisions and the states of the households do not pair up")
-    ids = np.frombuffer(rows["household_id"].tobytes(), dtype=np.uint8).reshape(-1, 16)
-    enrolment, admitted = state.enrolment, rows["admitted"]
+    ids = np.frombuffer(packed["ids"] or b"", dtype=np.uint8).reshape(-1, 16)
+    if len(ids) != len(state):
+        raise ValueError("the ids and the states of the households do not pair up")
+    decided = np.frombuffer(packed["decided"] or b"", dtype=_DECIDED)
+    row = pair(ids, np.frombuffer(decided["household_id"].tobytes(), dtype=np.uint8).reshape(-1, 16))
+    decided, row = decided[row >= 0], row[row >= 0]  # a decision of a household without a state: none yet
+
+    def column(name: str, dtype, missing) -> np.ndarray:
+        values = np.full(len(ids), missing, dtype=dtype)
+        values[row] = decided[name]
+        return values
+
+    admitted = np.zeros(len(ids), dtype=bool)
+    pending = pair(ids, np.frombuffer(packed["admitted"] or b"", dtype=np.uint8).reshape(-1, 16))
+    admitted[pending[pending >= 0]] = True
+    enrolment = state.enrolment
     held = (enrolment == ACTIVE) | (enrolment == SUSPENDED) | ((enrolment == CANDIDATE) & admitted)
     snap = Snapshot(household_id=ids, region=state.region, held=held, candidate=(enrolment == CANDIDATE) & ~admitted,
-                    registered_on=state.registered_on, score=rows["score"].astype(np.float64),
-                    desil=rows["desil"].astype(np.int8), status=rows["status"].astype(np.int8),
-                    components=rows["components"].astype(np.int16),
-                    yearly_amount=rows["yearly_amount"].astype(np.int64))
+                    registered_on=state.registered_on, score=column("score", np.float64, 0),
+                    desil=column("desil", np.int8, 0), status=column("status", np.int8, INSUFFICIENT),
+                    components=column("components", np.int16, 0),
+                    yearly_amount=column("yearly_amount", np.int64, 0))
     return snap, state
 
 
@@ -109,8 +144,6 @@ async def run(conn: asyncpg.Connection, scenario: Scenario, today: date) -> dict
     # the rules in force first: the first read of a programme's rules stores its shipped defaults
     current = (await rule_book.active(conn, [scenario.programme])).get(scenario.programme)
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
-        # the join of a province's states and decisions hashes ~130 MB: in memory, not spilled in batches to disk
-        await conn.execute("SET LOCAL work_mem = '256MB'")
         snap, state = await snapshot(conn, scenario.programme, members=scenario.rule_set is not None)
         stored, _ = await quota_store.listed(conn, scenario.programme, scenario.year, None, 10_000)
     if scenario.rule_set is not None:

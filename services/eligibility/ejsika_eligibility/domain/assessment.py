@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ejsika_contracts import EligibilityAssessedData, ScoreContribution
 
-from .rules import Component, MemberCondition, RuleSet
+from .rules import MemberCondition, RuleSet
 
 Status = Literal["eligible", "not_eligible", "insufficient_data"]
 # What agencies may count (MemberCounts of the event): PKH's age groups, whatever the rule set pays.
@@ -309,17 +309,14 @@ def next_review(inputs: AssessmentInputs, rules: RuleSet, today: date) -> date:
     """The first day after `today` on which the decision may change with time alone: a member enters or
     leaves a component's age bounds, or the recertification is due."""
     due = add_months(today, rules.recertify_every_months)
-    bounds = {b for c in rules.components for b in _age_steps(c)}
+    bounds = rules.age_steps
+    horizon = due.year - today.year + 1  # no birthday past this many years from now comes before `due`
     for member in inputs.members:
-        for age in bounds:
-            day = birthday(member.birth_date, age)
-            if today < day < due:
-                due = day
+        age = age_on(member.birth_date, today)
+        for step in bounds:
+            if age < step <= age + horizon:  # the birthdays already past, or too far, are not computed
+                day = birthday(member.birth_date, step)
+                if today < day < due:
+                    due = day
     return due
 
-
-def _age_steps(component: Component) -> list[int]:
-    """The ages at which a member enters (age_from) or leaves (age_to + 1) the component."""
-    condition = component.member
-    return [a for a in (condition.age_from, None if condition.age_to is None else condition.age_to + 1)
-            if a is not None and a > 0]

@@ -181,8 +181,25 @@ def from_assessed(household_id: UUID, inputs: str, version: int, at: datetime) -
                  welfare=WelfareIndicators.model_validate(stored["welfare"]), members=tuple(members))
 
 
+# The inputs last derived from facts, by the identity of the facts (kept alive here, so an id is never another's):
+# a batch asks for the inputs of the same facts several times (to store them, to compare, to assess), and deriving
+# them made a model per member each time. Facts and inputs are immutable, so a cached answer is the answer.
+_DERIVED: dict[int, tuple[Facts, Inputs | None]] = {}
+_DERIVED_MOST = 4_096  # a batch names at most a thousand or so households
+
+
 def inputs_of(facts: Facts) -> Inputs | None:
     """The inputs of an assessment, or None while the household's registration is not known."""
+    kept = _DERIVED.get(id(facts))
+    if kept is not None and kept[0] is facts:
+        return kept[1]
+    if len(_DERIVED) >= _DERIVED_MOST:
+        _DERIVED.clear()
+    derived = _DERIVED[id(facts)] = (facts, _derive(facts))
+    return derived[1]
+
+
+def _derive(facts: Facts) -> Inputs | None:
     if not facts.registered or facts.welfare is None:
         return None
     departed = set(facts.departed)

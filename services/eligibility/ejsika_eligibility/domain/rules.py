@@ -130,6 +130,12 @@ class RuleSet(_Strict):
     def order(self) -> tuple[str, ...]:
         return tuple(self.indicators)
 
+    @cached_property
+    def age_steps(self) -> tuple[int, ...]:
+        """The ages at which a member enters (age_from) or leaves (age_to + 1) a component."""
+        return tuple(sorted({a for c in self.components for a in (
+            c.member.age_from, None if c.member.age_to is None else c.member.age_to + 1) if a is not None and a > 0}))
+
     def desil_of(self, score: float) -> int:
         return 1 + sum(score < cut for cut in self.desil)
 

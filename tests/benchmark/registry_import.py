@@ -1,20 +1,23 @@
 """Benchmark: a synthetic Banten register imported through the registry, and single-household writes.
 
-    make bench-import                  # or: python -m tests.benchmark.registry_import [HOUSEHOLDS]
+    make bench-import                  # or: python -m tests.benchmark.registry_import --households 100000
 
 Prints, for a tenth of the file and for the whole file (1,000,000 households by default), each in a
 fresh registry: households/s from the first byte uploaded until the last event is published to Kafka,
-the registry's peak memory (flat when it does not grow with the file), and the re-import's rate. Then
-the p50 and p95 latency of single-household registrations sent at 200 requests/s. Figures, not
-assertions.
+the registry's peak memory (flat when it does not grow with the file), and the re-import's rate; and the
+CPU a household cost the registry (reading, checking, building, writing; its import workers included),
+PostgreSQL and Kafka, from /proc: the figure a shared machine's load moves least. Then the p50 and p95
+latency of single-household registrations sent at 200 requests/s. Figures, not assertions.
 """
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import os
 import statistics
-import sys
+import threading
 import time
 from pathlib import Path
 
@@ -35,6 +38,7 @@ from . import scratch
 
 
 def main(households: int) -> None:
+    print(f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     with scratch("ejsika-bench-import-") as state:
         measure(state, households)
 
@@ -46,11 +50,62 @@ def write_file(path: Path, households: int) -> float:
     return time.perf_counter() - started
 
 
+def _times(pid: int | str) -> list[str]:
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def cpu_seconds(root: int) -> float:
+    """CPU seconds used so far by a process and every process under it, live or ended (Linux /proc)."""
+    parents: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        with contextlib.suppress(OSError):
+            fields = _times(pid)
+            parents[int(pid)], ticks[int(pid)] = int(fields[1]), sum(int(x) for x in fields[11:15])
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += ticks.get(pid, 0)
+        todo.extend(child for child, parent in parents.items() if parent == pid)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+class PeakMemory(threading.Thread):
+    """The highest peak RSS of any process under `root` (the registry, its import worker), sampled while running."""
+
+    def __init__(self, root: int) -> None:
+        super().__init__(daemon=True)
+        self.root, self.peak, self.done = root, 0.0, threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(0.5):
+            parents = {}
+            for pid in filter(str.isdigit, os.listdir("/proc")):
+                with contextlib.suppress(OSError, IndexError):
+                    parents[int(pid)] = int(_times(pid)[1])
+            tree, todo = [], [self.root]
+            while todo:
+                pid = todo.pop()
+                tree.append(pid)
+                todo.extend(child for child, parent in parents.items() if parent == pid)
+            for pid in tree:
+                with contextlib.suppress(OSError):
+                    self.peak = max(self.peak, peak_rss_mb(pid))
+
+    def __enter__(self) -> PeakMemory:
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.done.set()
+        self.join()
 
 
 async def published(database_url: str, timeout: float = 3600) -> None:
@@ -118,6 +173,14 @@ def measure(state: Path, households: int) -> None:
     with EmbeddedStack(state / "stack", postgres_port=free_port(), kafka_port=free_port(),
                        kafka_controller_port=free_port(), keycloak_port=free_port(), progress=print) as stack:
         asyncio.run(create_topics(stack.kafka_bootstrap))
+        postmaster = int((stack._postgres.data_dir / "postmaster.pid").read_text().split()[0])  # noqa: SLF001
+        kafka = stack._kafka._proc.pid  # noqa: SLF001
+
+        def cpus(registry: int) -> dict[str, float]:
+            whole, ticks = cpu_seconds(registry), os.sysconf("SC_CLK_TCK")
+            own = sum(int(x) for x in _times(registry)[11:13]) / ticks  # its relay, HTTP; not the worker
+            return {"registry process (relay, HTTP)": own, "import worker (read, check, build, write)": whole - own,
+                    "PostgreSQL": cpu_seconds(postmaster), "Kafka": cpu_seconds(kafka)}
         database_url = stack.database_url
         env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
                "EJSIKA_AUTH_ISSUER": stack.auth_issuer, **local_keys(), "EJSIKA_LOG_LEVEL": "WARNING",
@@ -132,20 +195,31 @@ def measure(state: Path, households: int) -> None:
             try:
                 wait_ready({"registry": port}, processes, timeout=120)
                 pid = processes["registry"].pid
+                before = cpus(pid)
                 started = time.perf_counter()
-                report = upload(path, url, _token(operator), None)
+                with PeakMemory(pid) as peak:
+                    report = upload(path, url, _token(operator), None)
                 stored = time.perf_counter() - started
+                at_stored = cpus(pid)
                 asyncio.run(published(database_url))
                 done = time.perf_counter() - started
-                memory = peak_rss_mb(pid)
+                memory = max(peak.peak, peak_rss_mb(pid))
+                read = max(1, report["households_read"])
+                cost = {name: (spent - before[name]) / read * 1e6 for name, spent in cpus(pid).items()}
+                cost_stored = {name: (spent - before[name]) / read * 1e6 for name, spent in at_stored.items()}
                 started = time.perf_counter()
                 again = upload(path, url, _token(operator), None)  # a fresh token: the import outlasts one
                 reimport = time.perf_counter() - started
                 checked, sweep = asyncio.run(duplicates_checked(database_url))
                 results.append((size, report, stored, done, memory, again, reimport))
+                print("CPU per household read, until the import answered: " + ", ".join(
+                    f"{name} {micro:,.0f} µs" for name, micro in cost_stored.items())
+                    + "; until the last event was published (the duplicate sweep may start meanwhile): " + ", ".join(
+                    f"{name} {micro:,.0f} µs" for name, micro in cost.items())
+                    + f"; load average {' '.join(f'{x:.1f}' for x in os.getloadavg())}", flush=True)
                 print(f"RESULT {size:,} households: {report['registered']:,} registered, "
                       f"{report['rejected_households']:,} rejected; stored {report['households_read'] / stored:,.0f}/s, "
-                      f"published {report['registered'] / done:,.0f}/s, peak RSS {memory:,.0f} MB, "
+                      f"published {report['registered'] / done:,.0f}/s, peak RSS {memory:,.0f} MB (registry or import worker), "
                       f"re-import {again['households_read'] / reimport:,.0f}/s; duplicate sweep afterwards "
                       f"{checked:,} households in {sweep:,.0f} s", flush=True)
             finally:
@@ -179,4 +253,7 @@ def _token(auth) -> str:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    arguments = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    arguments.add_argument("--households", type=int, default=1_000_000,
+                           help="the whole file; a tenth of it is imported first (default 1,000,000)")
+    main(arguments.parse_args().households)

@@ -47,13 +47,18 @@ async def enter_registered(conn: asyncpg.Connection, registered: Sequence[Househ
 
     No version and no history row of its own: the registration (version 1) is where it starts.
     """
-    if registered:
+    await enter(conn, [(e.data.household_id, e.data.programme, registration_day(e)) for e in registered])
+
+
+async def enter(conn: asyncpg.Connection, candidates: Sequence[tuple[UUID | str, str, date]]) -> None:
+    """(household, programme, day): each a candidate of the programme from that day, unless enrolled already."""
+    if candidates:
+        households, programmes, days = zip(*candidates)
         await conn.execute(
             "INSERT INTO enrolments (household_id, programme, status, effective_date)"
             " SELECT h, p, 'candidate', d FROM unnest($1::uuid[], $2::text[], $3::date[]) AS u(h, p, d)"
             " ON CONFLICT (household_id, programme) DO NOTHING",
-            [e.data.household_id for e in registered], [e.data.programme for e in registered],
-            [registration_day(e) for e in registered],
+            list(households), list(programmes), list(days),
         )
 
 

@@ -23,6 +23,10 @@ PERSONAL_FIELDS = ("kk_number", "address", "welfare", "members.nik", "members.na
 
 MEMBER_COLUMNS = ("member_id", "nik", "nik_status", "name", "sex", "birth_date", "relation", "in_school",
                   "pregnant", "disability", "health_insurance", "quality_flags")
+# The columns of members as a batch of new memberships is copied in (add_members, the import).
+MEMBER_COPY_COLUMNS = ("household_id", "position", "member_id", "nik", "nik_digest", "nik_status", "name", "sex",
+                       "birth_date", "relation", "in_school", "pregnant", "disability", "health_insurance",
+                       "quality_flags", "kecamatan")
 HOUSEHOLD_FIELDS = ("programme", "region_code", "kk_number", "address", "welfare", "status", "score", "rule_set")
 
 
@@ -89,9 +93,7 @@ async def add_members(conn: asyncpg.Connection, members: Sequence[tuple[UUID, in
              list(m.quality_flags), kecamatan)
             for hid, position, m, kecamatan in members
         ],
-        columns=["household_id", "position", "member_id", "nik", "nik_digest", "nik_status", "name", "sex",
-                 "birth_date", "relation", "in_school", "pregnant", "disability", "health_insurance", "quality_flags",
-                 "kecamatan"],
+        columns=MEMBER_COPY_COLUMNS,
     )
 
 

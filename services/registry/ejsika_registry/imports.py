@@ -5,28 +5,42 @@ Each household's request id comes from the register's own id, so importing the s
 every household already there and changes nothing.
 
 Reading and checking the next thousand households overlaps with storing the last: the reader yields
-to the event loop between chunks while the database works.
+to the event loop between chunks while the database works. A household is checked and its rows and
+event built without models (`import_rows`; what it is unsure of goes through the model and
+`domain.registration`, as any registration), and every table takes a chunk in one statement (COPY
+where nothing can be there already). The active-NIK index, not a lookup of each person, refuses a
+person active elsewhere: only a chunk it refuses is stored again, looking each person up to name the
+household they are active in. A big file is imported this way by a process of its own (`import_worker`).
 """
 
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from typing import BinaryIO
 from uuid import UUID, uuid4
 
+import asyncpg
 from pydantic import ValidationError
 
-from ejsika_contracts import HouseholdRegisteredDataV2
-from ejsika_runtime import processing
+from ejsika_contracts import HouseholdRegisteredDataV2, HouseholdRegisteredV2
+from ejsika_runtime import processing, scopes
 from ejsika_runtime.outbox import Outbox
-from ejsika_runtime.unit_of_work import unit_of_work
+from ejsika_runtime.programme_time import programme_date, programme_today
 
-from . import households
+from . import enrolments, history, households, import_rows
+from .domain.registration import RegistrationRejected, Violation, register
+from .import_rows import Registration, event_time, registration_of_event
 from .register_file import FileHousehold, RowProblem, read_households
-from .registrations import Outcome, member_id_for, household_id_for, register_all
+from .registrations import ConcurrentRegistration, Outcome, household_id_for, member_id_for
 
 CHUNK = 1000
+ATTEMPTS = 3  # a chunk whose person is active elsewhere is stored again, looking each person up
+HOUSEHOLD_COLUMNS = ("id", "programme", "region_code", "kk_number", "address", "welfare")
 PURPOSE = "registration of a family for a programme"
 # Where a registry rule's field lies in the file: the column, and for a member the row of that member.
 COLUMN_OF = {"region_code": "kode_desa", "kk_number": "no_kk", "programme": "program", "address": "alamat",
@@ -42,6 +56,25 @@ def running() -> bool:
     return _running > 0
 
 
+@contextmanager
+def running_elsewhere() -> Iterator[None]:
+    """This process is importing through a worker (`import_worker`): `running` says so meanwhile."""
+    global _running
+    _running += 1
+    try:
+        yield
+    finally:
+        _running -= 1
+
+
+def text_lines(file: BinaryIO) -> Iterator[str]:
+    """A register file as text lines, read a piece at a time: UTF-8 (a BOM tolerated; a byte that is not
+    UTF-8 becomes U+FFFD in its cell rather than failing the rows after it) without NUL characters,
+    which PostgreSQL refuses in text and no register needs."""
+    for line in codecs.getreader("utf-8-sig")(file, errors="replace"):
+        yield line.replace("\x00", "")
+
+
 @dataclass
 class ImportSummary:
     households_read: int = 0
@@ -54,40 +87,69 @@ class ImportSummary:
 
 @dataclass(frozen=True)
 class Chunk:
-    households: list[tuple[FileHousehold, HouseholdRegisteredDataV2]]
+    registrations: list[Registration]
     problems: list[RowProblem]
     rejected: int  # households refused while reading (their problems are in `problems`)
 
 
-def chunks(lines: Iterable[str], accepts: Callable[[str], bool], size: int = CHUNK) -> Iterator[Chunk]:
-    """The file as chunks of households ready to register, with the problems found while reading."""
-    ready: list[tuple[FileHousehold, HouseholdRegisteredDataV2]] = []
+def chunks(lines: Iterable[str], accepts: Callable[[str], bool], nik_key: bytes, correlation_id: UUID,
+           size: int = CHUNK) -> Iterator[Chunk]:
+    """The file as chunks of households ready to store, with the problems found while reading and judging
+    them: a household breaking a registry rule is reported here, before any database work."""
+    ready: list[Registration] = []
     problems: list[RowProblem] = []
     rejected: set[str] = set()
-    for item in read_households(lines):
+    today = programme_today()
+    correlation = str(correlation_id)
+    time, day = _moment()
+    for item in read_households(lines, today=today):
         if isinstance(item, RowProblem):
             problems.append(item)
             rejected.add(item.register_id)
+            continue
+        programme = item.registration["programme"] or "jamsosratu"
+        if not accepts(programme):
+            problems.append(RowProblem(item.first_row, item.register_id, "program", "programme_scope",
+                                       "program is not one the importer may register for"))
+            rejected.add(item.register_id)
+            continue
+        found = import_rows.registration(item, programme, correlation, nik_key, today, time, day) \
+            or _judged(item, programme, correlation_id, nik_key, today, day)
+        if isinstance(found, Registration):
+            ready.append(found)
         else:
-            data = _data(item, accepts)
-            if isinstance(data, RowProblem):
-                problems.append(data)
-                rejected.add(item.register_id)
-            else:
-                ready.append((item, data))
+            problems.extend(found)
+            rejected.add(item.register_id)
         if len(ready) >= size:
             yield Chunk(ready, problems, len(rejected))
             ready, problems, rejected = [], [], set()
+            time, day = _moment()
     if ready or problems:
         yield Chunk(ready, problems, len(rejected))
 
 
-def _data(item: FileHousehold, accepts: Callable[[str], bool]) -> HouseholdRegisteredDataV2 | RowProblem:
+def _moment() -> tuple[str, date]:
+    """The events' time of a chunk, and its day in Asia/Jakarta (a candidate's enrolment starts then)."""
+    now = datetime.now(timezone.utc)
+    return event_time(now), programme_date(now)
+
+
+def _judged(item: FileHousehold, programme: str, correlation_id: UUID, nik_key: bytes, today: date,
+            day: date) -> Registration | list[RowProblem]:
+    """The general path, for a household the quick one was unsure of: the model and every rule."""
+    data = _data(item, programme)
+    if isinstance(data, RowProblem):
+        return [data]
+    try:
+        event = register(data, correlation_id, today)
+    except RegistrationRejected as error:
+        return _outcome_problems(item, Outcome(item.registration["request_id"], None, "rejected", str(error),
+                                               error.violations))
+    return registration_of_event(item, event, nik_key, day)
+
+
+def _data(item: FileHousehold, programme: str) -> HouseholdRegisteredDataV2 | RowProblem:
     registration = item.registration
-    programme = registration["programme"] or "jamsosratu"
-    if not accepts(programme):
-        return RowProblem(item.first_row, item.register_id, "program", "programme_scope",
-                          "program is not one the importer may register for")
     household_id = household_id_for(registration["request_id"])
     try:
         return HouseholdRegisteredDataV2.model_validate({
@@ -127,16 +189,17 @@ async def import_register(
     accepts: Callable[[str], bool] = lambda programme: True,
     on_problem: Callable[[RowProblem], None] = lambda problem: None,
     on_progress: Callable[[ImportSummary], None] = lambda summary: None,
+    correlation_id: UUID | None = None,
 ) -> ImportSummary:
     """Register every good household of the file; report each problem to `on_problem` as it is found."""
-    summary = ImportSummary()
+    summary = ImportSummary(correlation_id=correlation_id or uuid4())
     queue: asyncio.Queue[Chunk | None] = asyncio.Queue(maxsize=2)
 
     failed: list[Exception] = []
 
     async def read() -> None:
         try:
-            for chunk in chunks(lines, accepts):
+            for chunk in chunks(lines, accepts, nik_key, summary.correlation_id):
                 await queue.put(chunk)  # lets the writer's database round trips run meanwhile
         except Exception as error:  # a file that is no register: the writer stops and raises it
             failed.append(error)
@@ -147,7 +210,7 @@ async def import_register(
     reader = asyncio.create_task(read())
     try:
         while (chunk := await queue.get()) is not None:
-            await _store(chunk, pool, outbox, nik_key, importer, summary, on_problem)
+            await _store(chunk, pool, outbox, importer, summary, on_problem)
             on_progress(summary)
     finally:
         _running -= 1
@@ -157,30 +220,85 @@ async def import_register(
     return summary
 
 
-async def _store(chunk: Chunk, pool, outbox: Outbox, nik_key: bytes, importer: processing.Processor, summary: ImportSummary,
+async def _store(chunk: Chunk, pool, outbox: Outbox, importer: processing.Processor, summary: ImportSummary,
                  on_problem: Callable[[RowProblem], None]) -> None:
     for problem in chunk.problems:
         on_problem(problem)
     summary.problems += len(chunk.problems)
     summary.rejected_households += chunk.rejected
-    summary.households_read += chunk.rejected + len(chunk.households)
-    if not chunk.households:
+    summary.households_read += chunk.rejected + len(chunk.registrations)
+    if not chunk.registrations:
         return
-    requests = [(file.registration["request_id"], data) for file, data in chunk.households]
-    async with unit_of_work(pool, outbox) as uow:
-        outcomes = await register_all(uow, requests, summary.correlation_id, nik_key, source="import",
-                                      actor=importer.subject)
-        registered = [o.household_id for o in outcomes if o.result == "registered"]
-        await processing.record(uow.conn, importer, "write", registered, households.PERSONAL_FIELDS,
-                                "import of a register file", PURPOSE)
-    for (file, _), outcome in zip(chunk.households, outcomes):
-        if outcome.result == "registered":
-            summary.registered += 1
-        elif outcome.result == "already_registered":
-            summary.already_registered += 1
-        else:
-            summary.rejected_households += 1
-            found = _outcome_problems(file, outcome)
-            summary.problems += len(found)
-            for problem in found:
-                on_problem(problem)
+    for attempt in range(ATTEMPTS):
+        try:
+            async with pool.acquire() as conn, conn.transaction():
+                registered, clashes = await _register(conn, chunk.registrations, outbox, importer,
+                                                      summary.correlation_id, careful=attempt > 0)
+            break
+        except asyncpg.UniqueViolationError:
+            # A NIK of the chunk is active elsewhere (in the chunk, the registry, or an import committing
+            # meanwhile): once more, this time looking each person up first.
+            if attempt == ATTEMPTS - 1:
+                raise ConcurrentRegistration() from None
+    summary.registered += registered
+    summary.already_registered += len(chunk.registrations) - registered - len(clashes)
+    summary.rejected_households += len(clashes)
+    for found in clashes:
+        summary.problems += len(found)
+        for problem in found:
+            on_problem(problem)
+
+
+async def _register(conn: asyncpg.Connection, chunk: list[Registration], outbox: Outbox,
+                    importer: processing.Processor, correlation_id: UUID, *, careful: bool
+                    ) -> tuple[int, list[list[RowProblem]]]:
+    """Store the households of the chunk not stored yet; (how many, the problems of those refused).
+
+    Optimistic first: the active-NIK index refuses a person active in another household, and only
+    then (`careful`) is each person looked up, to name the household they are active in.
+    """
+    rows = await conn.fetch("SELECT id FROM households WHERE id = ANY($1::uuid[])", [r.household_id for r in chunk])
+    existing = {str(r["id"]) for r in rows}
+    fresh = [r for r in chunk if r.household_id not in existing]
+    clashes: list[list[RowProblem]] = []
+    if careful and fresh:
+        fresh, clashes = await _without_clashes(conn, fresh)
+    if not fresh:
+        return 0, clashes
+    ids = [r.household_id for r in fresh]
+    await conn.copy_records_to_table("households", records=[r.household for r in fresh], columns=HOUSEHOLD_COLUMNS)
+    await conn.copy_records_to_table("members", records=[m for r in fresh for m in r.members],
+                                     columns=households.MEMBER_COPY_COLUMNS)
+    await scopes.remember(conn, [scopes.HouseholdScope(r.household_id, r.programme, r.region_code, None)
+                                 for r in fresh])
+    await history.write(conn, [
+        history.Change(r.household_id, 1, "registered", source="import", actor=importer.subject, cause_id=r.event_id,
+                       detail={"programme": r.programme, "region_code": r.region_code})
+        for r in fresh])
+    await enrolments.enter(conn, [(r.household_id, r.programme, r.day) for r in fresh])
+    await households.queue_duplicate_checks(conn, ids)
+    await processing.record(conn, importer, "write", ids, households.PERSONAL_FIELDS,
+                            "import of a register file", PURPOSE)
+    await outbox.copy_serialized(conn, HouseholdRegisteredV2,
+                                 [(r.household_id, r.event_id, str(correlation_id), r.event_json) for r in fresh])
+    return len(fresh), clashes
+
+
+async def _without_clashes(conn: asyncpg.Connection, chunk: list[Registration]
+                           ) -> tuple[list[Registration], list[list[RowProblem]]]:
+    """The households none of whose members is active elsewhere, and the problems of the others: the
+    other household is named (a supervisor resolves the clash there), the person is not."""
+    claimed = await households.active_households(conn, [n for r in chunk for n in r.niks if n is not None])
+    kept, clashes = [], []
+    for r in chunk:
+        found = [(i, claimed[n]) for i, n in enumerate(r.niks) if n is not None and n in claimed]
+        if found:
+            where = ", ".join(sorted({str(h) for _, h in found}))
+            reason = f"a member is an active member of household {where}"
+            clashes.append(_outcome_problems(r.file, Outcome(
+                r.file.registration["request_id"], None, "duplicate_member", reason,
+                tuple(Violation(f"members[{i}].nik", "nik_registered", reason) for i, _ in found))))
+            continue
+        claimed.update((n, r.household_id) for n in r.niks if n is not None)
+        kept.append(r)
+    return kept, clashes

@@ -1,31 +1,35 @@
 """`POST /imports`: an operator uploads a register file (CSV, as `register_file` documents it).
 
 The upload is streamed to a temporary file, never held in memory, then imported from it a thousand
-households at a time. The answer counts what happened and lists every rejected row: row number,
+households at a time: a big file by a worker process of its own (`import_worker`), so that reading and
+checking run on another core than the relay publishing what the import writes. The answer counts what happened and lists every rejected row: row number,
 column, rule, reason, never a value.
 """
 
 from __future__ import annotations
 
-import codecs
-from dataclasses import asdict
 import tempfile
-from collections.abc import Iterator
-from typing import BinaryIO
+from dataclasses import asdict
+from pathlib import Path
+from uuid import uuid4
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, Field
 
 from ejsika_runtime.access import Caller
 from ejsika_runtime.auth import Role
+from ejsika_runtime.db import ConnectionPolicy
 from ejsika_runtime.limits import UploadTooLarge
 from ejsika_runtime.problems import COMMON_RESPONSES, FieldError, Problem, documented
 from ejsika_runtime.service import Service
 
-from .imports import ImportSummary, import_register
+from .import_worker import import_in_worker
+from .imports import ImportSummary, import_register, text_lines
 from .register_file import RegisterFileError, RowProblem
 
 MAX_UPLOAD_BYTES = 4 * 1024 ** 3  # a DTKS export of Banten's ~1.3 M households is well under 1 GB
+# From this size (some 10,000 households) a worker process imports the file: it takes a second to start.
+WORKER_MIN_BYTES = 8 * 1024 ** 2
 
 
 class RowProblemOut(BaseModel):
@@ -63,19 +67,29 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
         """Import a DTKS-style register file (UTF-8 CSV): good households go in, broken rows are reported."""
         if request.headers.get("content-type", "").split(";")[0].strip().lower() != "text/csv":
             raise Problem(415, "send the register file as text/csv")
-        with tempfile.TemporaryFile() as spool:
+        with tempfile.NamedTemporaryFile(prefix="ejsika-import-") as spool:
             try:
                 async for piece in request.stream():
                     spool.write(piece)
             except UploadTooLarge as error:
                 raise Problem(413, str(error)) from None
+            spool.flush()
+            size = spool.tell()
             spool.seek(0)
             problems: list[RowProblem] = []
             programme = caller.principal.programme
             try:
-                summary: ImportSummary = await import_register(
-                    _lines(spool), service.pool, service.outbox, nik_key, importer=caller.processor,
-                    accepts=lambda code: programme is not None and code == programme, on_problem=problems.append)
+                if size >= WORKER_MIN_BYTES:
+                    summary: ImportSummary = await import_in_worker(
+                        Path(spool.name), service.settings.database_url,
+                        await service.pool.fetchval("SELECT current_schema()"), ConnectionPolicy.of(service.settings),
+                        nik_key, importer=caller.processor, programme=programme,
+                        programmes_file=getattr(service.settings, "programmes_file", None),
+                        on_problem=problems.append, correlation_id=uuid4())
+                else:
+                    summary = await import_register(
+                        text_lines(spool), service.pool, service.outbox, nik_key, importer=caller.processor,
+                        accepts=lambda code: programme is not None and code == programme, on_problem=problems.append)
             except RegisterFileError as error:
                 raise Problem(422, str(error), errors=[FieldError(field="body", rule="register_file")]) from None
         return ImportReport(
@@ -85,10 +99,3 @@ def routes(service: Service, nik_key: bytes) -> APIRouter:
 
     return router
 
-
-def _lines(spool: BinaryIO) -> Iterator[str]:
-    """The spooled upload as text lines, read a piece at a time: UTF-8 (a BOM tolerated; a byte that is
-    not UTF-8 becomes U+FFFD in its cell rather than failing the rows after it) without NUL characters,
-    which PostgreSQL refuses in text and no register needs."""
-    for line in codecs.getreader("utf-8-sig")(spool, errors="replace"):
-        yield line.replace("\x00", "")

@@ -387,14 +387,31 @@ class _Household:
             return None
 
     def add_row(self, row_no: int, row: list[str], at: _Columns) -> None:
+        # Each cell as nearly every export writes it is read inline; anything else goes to its reader,
+        # which tidies it or names the rule it breaks (the import reads millions of rows).
         cell, of, plain = self.cell, at.of, _PLAIN_MEMBER_FLAGS
-        nik = cell(row_no, "nik", read_nik_cell, row[of["nik"]])
+        raw = row[of["nik"]]
+        nik = raw if len(raw) == 16 and raw.isdigit() and raw.isascii() else cell(row_no, "nik", read_nik_cell, raw)
         raw = row[of["status_nik"]]
         status = cell(row_no, "status_nik", read_status_cell, raw) if raw else None
-        name = cell(row_no, "nama", read_name_cell, row[of["nama"]])
-        sex = cell(row_no, "jenis_kelamin", read_sex_cell, row[of["jenis_kelamin"]])
-        born = cell(row_no, "tanggal_lahir", read_date_cell, row[of["tanggal_lahir"]])
-        relation = cell(row_no, "hubungan", read_relation_cell, row[of["hubungan"]])
+        raw = row[of["nama"]]
+        name = " ".join(raw.split())
+        if not name or len(name) > MAX_NAME:
+            name = cell(row_no, "nama", read_name_cell, raw)
+        raw = row[of["jenis_kelamin"]]
+        sex = _SEX.get(raw) or cell(row_no, "jenis_kelamin", read_sex_cell, raw)
+        raw = row[of["tanggal_lahir"]]
+        born = None
+        if len(raw) == 10 and raw[2] == "/" and raw[5] == "/" and (digits := raw[:2] + raw[3:5] + raw[6:]).isdigit() \
+                and digits.isascii():
+            try:
+                born = date(int(raw[6:]), int(raw[3:5]), int(raw[:2]))
+            except ValueError:
+                pass
+        if born is None:
+            born = cell(row_no, "tanggal_lahir", read_date_cell, raw)
+        raw = row[of["hubungan"]]
+        relation = _RELATION.get(raw) or cell(row_no, "hubungan", read_relation_cell, raw)
         raw = row[of["sekolah"]]
         in_school = plain[raw] if raw in plain else cell(row_no, "sekolah", _member_flag, raw)
         raw = row[of["hamil"]]

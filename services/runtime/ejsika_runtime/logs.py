@@ -57,8 +57,8 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
-def configure(service: str, level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stdout)
+def configure(service: str, level: str = "INFO", stream=None) -> None:
+    handler = logging.StreamHandler(stream or sys.stdout)
     handler.setFormatter(JsonFormatter(service))
     handler.addFilter(MaskIdentifiers())
     root = logging.getLogger()

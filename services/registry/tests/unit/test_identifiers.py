@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from ejsika_registry.domain.identifiers import (
-    NIK_BIRTH_DATE_MISMATCH, NIK_SEX_MISMATCH, InvalidIdentifier, check_kk, read_nik,
+    NIK_BIRTH_DATE_MISMATCH, NIK_SEX_MISMATCH, InvalidIdentifier, check_kk, quality_flags, read_nik,
 )
 from ejsika_registry.domain.regions import DISTRICTS
 
@@ -183,3 +183,20 @@ def test_tomorrow_s_birthday_of_a_newborn_is_last_century():
     tomorrow = TODAY + timedelta(days=1)
     value = nik("367201", tomorrow.replace(year=2026), "M")
     assert read_nik(value, TODAY).birth_date == tomorrow.replace(year=1926)
+
+
+def _flags_or_rule(read) -> tuple[str, ...] | str:
+    try:
+        return read()
+    except InvalidIdentifier as error:
+        return error.rule
+
+
+@settings(max_examples=500)
+@given(st.one_of(districts, st.from_regex(r"[0-9]{6}", fullmatch=True)), st.integers(0, 99), st.integers(0, 99),
+       st.integers(0, 99), birth_dates, sexes)
+def test_the_import_s_quick_flags_are_read_nik_s(district, dd, mm, yy, declared, declared_sex):
+    for value in (f"{district}{dd:02d}{mm:02d}{yy:02d}0001",
+                  nik(district, declared, declared_sex), nik(district, declared, "F" if declared_sex == "M" else "M")):
+        assert _flags_or_rule(lambda: quality_flags(value, declared, declared_sex, TODAY)) == _flags_or_rule(
+            lambda: read_nik(value, TODAY, born=declared).quality_flags(declared, declared_sex))

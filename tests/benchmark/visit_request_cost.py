@@ -18,6 +18,7 @@ import gc
 import os
 import pstats
 import sys
+import tempfile
 import time
 import uuid
 from datetime import datetime, timedelta, timezone
@@ -117,7 +118,8 @@ async def measure(dsn: str, requests: int, profile: bool, data_dir: Path) -> Non
               f"{' (under cProfile)' if profile else ''}")
         print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
         if profiler:
-            profiler.dump_stats(os.environ.get("PROFILE_OUT", "/tmp/visit_request.prof"))  # for pstats or snakeviz
+            out = os.environ.get("PROFILE_OUT", os.path.join(tempfile.gettempdir(), "visit_request.prof"))
+            profiler.dump_stats(out)  # for pstats or snakeviz
             pstats.Stats(profiler).sort_stats("cumulative").print_stats(45)
             pstats.Stats(profiler).sort_stats("tottime").print_stats(30)
     finally:

@@ -2,8 +2,8 @@
 
 The upload is streamed to a temporary file, never held in memory, then imported from it a thousand
 households at a time: a big file by a worker process of its own (`import_worker`), so that reading and
-checking run on another core than the relay publishing what the import writes. The answer counts what happened and lists every rejected row: row number,
-column, rule, reason, never a value.
+checking run on another core than the relay publishing what the import writes. The answer counts what
+happened and lists every rejected row: row number, column, rule, reason, never a value.
 """
 
 from __future__ import annotations

@@ -417,3 +417,28 @@ def test_decimals_with_a_point_or_a_comma(hundredths, places, comma):
     number = hundredths / 100
     cell = f"{number:.{places}f}"
     assert read_decimal_cell(cell.replace(".", ",") if comma else cell) == float(cell)
+
+
+def test_a_register_file_is_read_as_lines_of_text_whatever_its_bytes():
+    import io
+
+    from ejsika_registry.imports import text_lines
+
+    raw = io.BytesIO("\ufeffid_dtks,nama\r\n1,Siti\x00\r\n".encode() + b"2,Ah\xffmad\r\n3,\xe2\x80\xa8Budi\n")
+    lines = list(text_lines(raw))
+    # the BOM gone, line ends as "\n", a NUL dropped, a byte that is not UTF-8 replaced, and a Unicode line
+    # separator inside a cell kept in its line
+    assert lines == ["id_dtks,nama\n", "1,Siti\n", "2,Ah\ufffdmad\n", "3,\u2028Budi\n"]
+    assert not raw.closed  # the caller's file is still the caller's
+
+
+def test_a_register_file_given_up_half_read_leaves_the_file_to_its_owner():
+    import io
+
+    from ejsika_registry.imports import text_lines
+
+    raw = io.BytesIO(b"a\nb\nc\n")
+    lines = text_lines(raw)
+    assert next(lines) == "a\n"
+    lines.close()
+    assert not raw.closed and raw.read(0) == b""

@@ -17,6 +17,11 @@ between (monitoring's handler reached; the POST answered; notifications queued i
 consumer's batch began; the delivery worker put it in a webhook message); then from monitoring's
 handler to the receiver (the event path, without the wait in front of the HTTP intake), with the
 load average. The issue's target: p95 under 1 s. Figures, not assertions.
+
+CPU per visit is printed per service process, and for PostgreSQL (the postmaster and its backends)
+and Kafka. With EJSIKA_PG_STAT_STATEMENTS=1 the benchmark's PostgreSQL loads pg_stat_statements
+and the statements that took the most time over the visits are printed, with their calls per visit,
+and the transactions committed per visit (the whole chain's).
 """
 
 from __future__ import annotations
@@ -33,8 +38,9 @@ from pathlib import Path
 from uuid import UUID, uuid4
 
 import asyncpg
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
-from ejsika_contracts import VisitRecorded
+from ejsika_contracts import VISIT, VisitRecorded
 from ejsika_notifications.crypto import SecretCipher
 from ejsika_notifications.domain.agencies import HEALTH
 from ejsika_notifications.domain.subscriptions import Filter, new_secret
@@ -45,6 +51,7 @@ from ejsika_runtime.db import create_pool
 from ejsika_runtime.demo.launcher import demo_auth, local_keys, start_services, stop, wait_ready
 from ejsika_runtime.demo.synthetic import Families
 from ejsika_runtime.embedded import EmbeddedStack, free_port
+from ejsika_runtime.embedded.postgres import STATEMENT_STATISTICS_ENV
 from ejsika_runtime.kafka import create_topics
 
 from . import scratch
@@ -85,25 +92,135 @@ def main(rate: int, seconds: int) -> None:
             asyncio.run(subscribe(stack.database_url, keys["EJSIKA_SECRETS_KEYS"], receiver_port))
             families = asyncio.run(members_of(stack.database_url))
             print(f"posting {visits:,} visits, one a request, {rate}/s for {seconds} s …", flush=True)
-            before = {name: cpu_seconds(p.pid) for name, p in processes.items()}
+            pids = {**{name: p.pid for name, p in processes.items()}, **servers(stack)}
+            statements = asyncio.run(Statements.start(stack.database_url))
+            before = {name: tree_cpu_seconds(pid) for name, pid in pids.items()}
             posted = asyncio.run(post_visits(ports["monitoring"], families, rate, pendamping))
             received = collect(arrivals, len(posted), timeout=120)
-            cpu = {name: (cpu_seconds(p.pid) - before[name]) / max(1, len(posted)) for name, p in processes.items()}
+            cpu = {name: (tree_cpu_seconds(pid) - before[name]) / max(1, len(posted)) for name, pid in pids.items()}
+            statements = asyncio.run(statements.finish(stack.database_url, len(posted)))
             stages = asyncio.run(stage_times(stack.database_url))
+            try:
+                published = asyncio.run(publish_times(stack.kafka_bootstrap))
+            except Exception as error:  # a stage less, not the run lost
+                print(f"the relay's publishing times could not be read: {type(error).__name__}: {error}")
+                published = {}
             load = os.getloadavg()
         finally:
             stop(processes.values())
             receiver.kill()
-    report(rate, seconds, posted, received, stages, Pseudonyms(keys["EJSIKA_PSEUDONYM_KEY"].encode()), load)
-    print("CPU per visit (the service's process, whatever the machine's load): "
-          + ", ".join(f"{name} {1000 * seconds_each:.1f} ms" for name, seconds_each in cpu.items()))
+    report(rate, seconds, posted, received, stages, Pseudonyms(keys["EJSIKA_PSEUDONYM_KEY"].encode()), load,
+           published)
+    print("CPU per visit (the process and its children, whatever the machine's load): "
+          + ", ".join(f"{name} {1000 * seconds_each:.2f} ms" for name, seconds_each in cpu.items())
+          + f"; in all {1000 * sum(cpu.values()):.2f} ms")
+    print(statements)
 
 
-def cpu_seconds(pid: int) -> float:
-    """User and system CPU a process has used (Linux /proc): what a visit costs, unlike a wall clock,
-    does not move with the other work on the machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def servers(stack: EmbeddedStack) -> dict[str, int]:
+    """The embedded PostgreSQL's and Kafka's process ids (those the stack started itself)."""
+    found = {}
+    for name, server in (("postgresql", stack._postgres), ("kafka", stack._kafka)):
+        process = getattr(server, "_proc", None)
+        if process is not None:
+            found[name] = process.pid
+    return found
+
+
+def cpu_seconds(pid: int, children: bool = False) -> float:
+    """User and system CPU a process has used (Linux /proc), with that of its children that ended
+    when `children`: what a visit costs, unlike a wall clock, does not move with the other work on
+    the machine."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # ended meanwhile
+        return 0.0
+    ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """The CPU of a process and of its direct children, living or ended (PostgreSQL's backends)."""
+    living = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                    living.append(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return cpu_seconds(pid, children=True) + sum(cpu_seconds(child) for child in living)
+
+
+class Statements:
+    """PostgreSQL's transactions and (with pg_stat_statements loaded) statements over the visits."""
+
+    TOP = 20
+
+    def __init__(self, enabled: bool, commits: int, backends: dict[int, tuple[str, float]]) -> None:
+        self.enabled, self.commits, self.backends = enabled, commits, backends
+
+    @classmethod
+    async def start(cls, database_url: str) -> Statements:
+        conn = await asyncpg.connect(database_url)
+        try:
+            enabled = os.environ.get(STATEMENT_STATISTICS_ENV, "") not in ("", "0")
+            if enabled:
+                await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
+                await conn.execute("SELECT pg_stat_statements_reset()")
+            await conn.execute("SELECT pg_stat_force_next_flush()")
+            return cls(enabled, await cls._commits(conn), await cls._backends(conn))
+        finally:
+            await conn.close()
+
+    @staticmethod
+    async def _commits(conn: asyncpg.Connection) -> int:
+        return await conn.fetchval("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()")
+
+    @staticmethod
+    async def _backends(conn: asyncpg.Connection) -> dict[int, tuple[str, float]]:
+        """Each PostgreSQL process, named by the role it serves (a service's) or its kind, with its CPU."""
+        rows = await conn.fetch("SELECT pid, coalesce(usename::text || ' (client)', backend_type) AS name"
+                                " FROM pg_stat_activity")
+        return {r["pid"]: (r["name"], cpu_seconds(r["pid"])) for r in rows}
+
+    async def finish(self, database_url: str, visits: int) -> str:
+        await asyncio.sleep(1.5)  # backends report their counts to the statistics at least every second
+        conn = await asyncpg.connect(database_url)
+        try:
+            visits = max(1, visits)
+            lines = [f"PostgreSQL: {(await self._commits(conn) - self.commits) / visits:.2f} transactions committed"
+                     " per visit (the chain's, with the idle loops')"]
+            spent: dict[str, float] = {}
+            for pid, (name, cpu) in (await self._backends(conn)).items():
+                spent[name] = spent.get(name, 0.0) + cpu - self.backends.get(pid, (name, 0.0))[1]
+            lines.append("PostgreSQL's CPU per visit by process (living ones): " + ", ".join(
+                f"{name} {1000 * cpu / visits:.2f} ms" for name, cpu in sorted(spent.items(), key=lambda i: -i[1])))
+            if self.enabled:
+                rows = await conn.fetch(
+                    "SELECT calls, total_exec_time, rows, regexp_replace(query, '\\s+', ' ', 'g') AS query"
+                    " FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%'"
+                    " ORDER BY total_exec_time DESC LIMIT $1", self.TOP)
+                total = await conn.fetchval("SELECT sum(total_exec_time) FROM pg_stat_statements")
+                calls = await conn.fetchval("SELECT sum(calls) FROM pg_stat_statements")
+                lines.append(f"statements: {calls / visits:.1f} calls and {total / visits:.3f} ms of execution"
+                             f" per visit; the top {self.TOP} by time:")
+                lines.append(f"  {'ms/visit':>8} {'calls/visit':>11} {'rows/call':>9}  query")
+                for r in rows:
+                    lines.append(f"  {r['total_exec_time'] / visits:8.3f} {r['calls'] / visits:11.2f}"
+                                 f" {r['rows'] / max(1, r['calls']):9.1f}  {r['query'][:160]}")
+                rows = await conn.fetch(
+                    "SELECT s.calls, s.total_exec_time, s.rows, u.usename,"
+                    " regexp_replace(s.query, '\\s+', ' ', 'g') AS query FROM pg_stat_statements s"
+                    " LEFT JOIN pg_user u ON u.usesysid = s.userid"
+                    " WHERE s.query NOT LIKE '%pg_stat_statements%' ORDER BY s.calls DESC LIMIT $1", self.TOP)
+                lines.append(f"the top {self.TOP} by calls:")
+                for r in rows:
+                    lines.append(f"  {r['total_exec_time'] / visits:8.3f} {r['calls'] / visits:11.2f}"
+                                 f" {r['rows'] / max(1, r['calls']):9.1f}  {r['usename']}: {r['query'][:140]}")
+            return "\n".join(lines)
+        finally:
+            await conn.close()
 
 
 async def subscribe(database_url: str, secrets_keys: str, port: int) -> None:
@@ -214,6 +331,27 @@ async def stage_times(database_url: str) -> dict[str, tuple[float, float, float]
         await conn.close()
 
 
+async def publish_times(bootstrap: str) -> dict[str, float]:
+    """Per family: when monitoring's relay handed its `visit.recorded` to Kafka (the record's timestamp,
+    set by the relay's producer as it appended the record)."""
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(VISIT.name, p) for p in range(VISIT.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        found: dict[str, float] = {}
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for records in (await consumer.getmany(timeout_ms=1000, max_records=5000)).values():
+                for r in records:
+                    if dict(r.headers).get("ce_type") == VisitRecorded.event_type.encode():
+                        found[r.key.decode()] = r.timestamp / 1000
+        return found
+    finally:
+        await consumer.stop()
+
+
 def collect(arrivals: multiprocessing.Queue, expected: int, timeout: float) -> dict[str, float]:
     """Each notification's reference and when it reached the receiver (the first time, if twice)."""
     received: dict[str, float] = {}
@@ -259,8 +397,9 @@ def cuts(values: list[float]) -> str:
 
 
 def report(rate: int, seconds: int, posted: dict[str, tuple[float, float]], received: dict[str, float],
-           stages: dict[str, tuple[float, float, float]], pseudonyms: Pseudonyms, load: tuple[float, float, float]) -> None:
-    whole, answered, recorded, queued, formed, onwards = [], [], [], [], [], []
+           stages: dict[str, tuple[float, float, float]], pseudonyms: Pseudonyms, load: tuple[float, float, float],
+           published: dict[str, float]) -> None:
+    whole, answered, recorded, queued, formed, onwards, relayed = [], [], [], [], [], [], []
     for household, (sent, answer) in posted.items():
         at = received.get(pseudonyms.reference_of(HEALTH.code, UUID(household)))
         if at is None:
@@ -272,6 +411,8 @@ def report(rate: int, seconds: int, posted: dict[str, tuple[float, float]], rece
             queued.append(stages[household][1] - sent)
             formed.append(stages[household][2] - sent)
             onwards.append(at - stages[household][0])
+        if household in published:
+            relayed.append(published[household] - sent)
     print()
     print(f"visits posted at {rate}/s for {seconds} s: {len(posted):,} recorded, {len(whole):,} matched to a webhook")
     if posted:
@@ -281,6 +422,7 @@ def report(rate: int, seconds: int, posted: dict[str, tuple[float, float]], rece
     print(f"{'from the POST leaving the client to':<40}")
     print(f"  {'reaching monitoring (its handler)':<38}{cuts(recorded)}")
     print(f"  {'its answer (201)':<38}{cuts(answered)}")
+    print(f"  {'published to Kafka by the relay':<38}{cuts(relayed)}")
     print(f"  {'queued by notifications':<38}{cuts(queued)}")
     print(f"  {'formed into a webhook message':<38}{cuts(formed)}")
     print(f"  {'received by the agency':<38}{cuts(whole)}")

@@ -127,6 +127,9 @@ class DeliveryWorker:
 
     async def run(self) -> None:
         """Forever: dispatch, then sleep until woken by NOTIFY, a finished drain or the next due time."""
+        # The client now, not at the first POST: building it (its TLS contexts) takes the event loop for
+        # a good fraction of a second, which the first notifications and consumer batches would wait out.
+        self._http()
         try:
             while True:
                 self._wake.clear()

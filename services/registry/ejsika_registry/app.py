@@ -47,7 +47,8 @@ service = Service("registry", settings, Path(__file__).parent / "migrations")
 service.emits(HOUSEHOLD)
 service.consumes(ELIGIBILITY, {EligibilityAssessed: record_status,
                               QuotaAdmitted: admissions.admit})  # an admitted candidate becomes active
-service.consumes(VISIT, {VisitRecorded: visits.handler(nik_key)})  # a visit's household changes
+service.consumes(VISIT, {VisitRecorded: visits.handler(nik_key)},  # a visit's household changes
+                 gather_ms=visits.GATHER_MS)
 service.consumes(AGENCY, {AgencyAnswered: agency_services.record_answers})  # the OPD programmes of a KPM
 service.router.include_router(api.routes(service, nik_key))
 service.router.include_router(changes_api.routes(service, nik_key))

@@ -51,6 +51,14 @@ RECORD_ERRORS: dict[type[KafkaError], str] = {
     InvalidTopicError: "invalid_topic",
 }
 
+# The relay's session. Its writes (deleting what Kafka acknowledged, moving a row to the quarantine) do not
+# wait for the WAL to reach the disk: one lost in a crash of PostgreSQL puts its rows back in the outbox, to
+# be published again and ignored by the consumers' inboxes (at least once, effect once), and a lost
+# quarantine is redone when the broker refuses the row again. Every event's path waited a disk flush a
+# round, behind whatever else the disk was writing; the outbox rows themselves are written, durably, by
+# the transactions that emit them.
+SESSION_SETTINGS = {"synchronous_commit": "off"}
+
 # The relay is healthy while a round (publishing, or waiting as a follower) succeeded this recently.
 HEALTHY_WITHIN_S = 30.0
 # While a backlog drains in full rounds, the outbox gauges are still reported this often.
@@ -156,9 +164,13 @@ class OutboxRelay:
                 self._interrupted = type(error).__name__
                 await asyncio.sleep(self.poll_interval_s)
 
+    async def connect(self) -> asyncpg.Connection:
+        """The relay's own connection: in its schema, with SESSION_SETTINGS."""
+        return await connect(self.database_url, policy=self.connection_policy,
+                             server_settings={"search_path": self.schema, **SESSION_SETTINGS})
+
     async def _lead(self) -> None:
-        conn = await connect(self.database_url, policy=self.connection_policy,
-                             server_settings={"search_path": self.schema})
+        conn = await self.connect()
         try:
             lock = zlib.crc32(f"relay:{self.schema}".encode())
             while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock):

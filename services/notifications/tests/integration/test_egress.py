@@ -109,7 +109,8 @@ async def test_a_name_that_resolves_to_an_internal_address_by_delivery_time_is_n
     [row] = await db.deliveries()
     assert row["last_error"] == "refused: url resolves to a loopback address"
     assert receiver.requests == []
-    assert zone.lookups == ["opd.test", "opd.test"]
+    # looked up when subscribing, then at each attempt (on a loaded machine a retry falls due within the drain)
+    assert zone.lookups[0] == "opd.test" and len(zone.lookups) >= 2 and set(zone.lookups) == {"opd.test"}
 
 
 async def test_the_connection_goes_to_the_address_that_was_checked(db, receivers, assessed):

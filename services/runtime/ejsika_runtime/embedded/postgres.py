@@ -172,8 +172,16 @@ TUNING = {
 }
 
 
+# Set (to anything but empty or 0) for a benchmark that asks where the database's time goes: loads
+# pg_stat_statements, whose hooks cost a little on every statement, so never on by default.
+STATEMENT_STATISTICS_ENV = "EJSIKA_PG_STAT_STATEMENTS"
+
+
 def _tuning() -> list[str]:
-    return [arg for name, value in TUNING.items() for arg in ("-c", f"{name}={value}")]
+    settings = dict(TUNING)
+    if os.environ.get(STATEMENT_STATISTICS_ENV, "") not in ("", "0"):
+        settings |= {"shared_preload_libraries": "pg_stat_statements", "pg_stat_statements.track": "all"}
+    return [arg for name, value in settings.items() for arg in ("-c", f"{name}={value}")]
 
 
 def _env() -> dict[str, str]:

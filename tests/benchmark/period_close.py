@@ -1,6 +1,6 @@
 """Benchmark: closing a period of the verification of commitments (verifikasi komitmen) over many households.
 
-    make bench-period-close             # or: python -m tests.benchmark.period_close [HOUSEHOLDS] [BATCH]
+    make bench-period-close             # or: python -m tests.benchmark.period_close [HOUSEHOLDS] [BATCH] [PARALLEL]
 
 On an embedded PostgreSQL in a fresh folder: a monitoring schema, migrated, then HOUSEHOLDS active
 households (1,000,000 by default) with their members (two adults, a school child, a toddler in one
@@ -57,9 +57,9 @@ PROBE_HOUSEHOLDS = 2_000
 from . import scratch
 
 
-def main(households: int, batch: int) -> None:
+def main(households: int, batch: int, parallel: int) -> None:
     with scratch("ejsika-bench-period-close-") as state, EmbeddedPostgres(state, port=free_port()) as postgres:
-        asyncio.run(measure(postgres.dsn, households, batch, postgres.data_dir))
+        asyncio.run(measure(postgres.dsn, households, batch, postgres.data_dir, parallel))
 
 
 def cpu_seconds(data_dir: Path) -> float:
@@ -208,8 +208,9 @@ async def load(pool: asyncpg.Pool, households: int) -> float:
     return time.perf_counter() - started
 
 
-async def measure(database_url: str, households: int, batch: int, data_dir: Path) -> None:
-    pool = await create_pool(database_url, SCHEMA, size=4)
+async def measure(database_url: str, households: int, batch: int, data_dir: Path,
+                  parallel: int = compliance.PARALLEL_SHARDS) -> None:
+    pool = await create_pool(database_url, SCHEMA, size=max(4, parallel + 1))
     try:
         await migrate(pool, SCHEMA, MIGRATIONS)
         loaded = await load(pool, households)
@@ -220,7 +221,7 @@ async def measure(database_url: str, households: int, batch: int, data_dir: Path
         started, cpu, database_cpu = time.perf_counter(), time.process_time(), cpu_seconds(data_dir)
         probing = asyncio.create_task(probe.run())
         try:
-            closed = await compliance.close_period(pool, Outbox(SCHEMA), "jscm", PERIOD, batch=batch)
+            closed = await compliance.close_period(pool, Outbox(SCHEMA), "jscm", PERIOD, batch=batch, parallel=parallel)
             elapsed = time.perf_counter() - started
         finally:
             probe.stop()
@@ -230,7 +231,8 @@ async def measure(database_url: str, households: int, batch: int, data_dir: Path
         results = await pool.fetch("SELECT result, count(*) AS n FROM compliance_results GROUP BY result ORDER BY 1")
         events = await pool.fetchval("SELECT count(*) FROM outbox")
         print(f"period {PERIOD.start}..{PERIOD.end} closed over {closed:,} households in {elapsed:.1f} s "
-              f"({closed / elapsed:,.0f} households/s, batches of {batch:,}; target under 60 s for 1,000,000)")
+              f"({closed / elapsed:,.0f} households/s, batches of {batch:,}, {parallel} shards at a time;"
+              " target under 60 s for 1,000,000)")
         print("results: " + ", ".join(f"{r['result']} {r['n']:,}" for r in results) + f"; {events:,} events in the outbox")
         print(f"CPU used by the close: PostgreSQL {database_cpu:.1f} s, this process {cpu:.1f} s"
               f" (the live-intake probe's included)")
@@ -266,4 +268,5 @@ async def account_for(pool: asyncpg.Pool, probe: LiveIntake) -> None:
 
 if __name__ == "__main__":
     main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000,
-         int(sys.argv[2]) if len(sys.argv) > 2 else compliance.BATCH_HOUSEHOLDS)
+         int(sys.argv[2]) if len(sys.argv) > 2 else compliance.BATCH_HOUSEHOLDS,
+         int(sys.argv[3]) if len(sys.argv) > 3 else compliance.PARALLEL_SHARDS)

@@ -8,6 +8,7 @@ request at a time through httpx's ASGITransport to monitoring's app as `app.py` 
 its order, its settings), never started (no Kafka: the relay's publishing and the consumers are not counted). Prints the CPU of this process per request and
 PostgreSQL's, and with --profile the functions that cost most (cProfile, cumulative).
 Figures, not assertions; the HTTP server (uvicorn) and the relay are outside this figure.
+With EJSIKA_PG_STAT_STATEMENTS=1, also each statement's planning and running time (pg_stat_statements).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import asyncpg
 import httpx
 
 import ejsika_monitoring
@@ -42,6 +44,8 @@ SCHEMA = "monitoring"
 MIGRATIONS = Path(ejsika_monitoring.__file__).parent / "migrations"
 PENDAMPING = "pendamping-1"
 WIB = timezone(timedelta(hours=7))
+# Set, the embedded PostgreSQL loads pg_stat_statements (ejsika_runtime.embedded.postgres)
+STATEMENT_STATISTICS_ENV = "EJSIKA_PG_STAT_STATEMENTS"
 
 
 def main(requests: int, profile: bool) -> None:
@@ -85,6 +89,13 @@ def body(household_id: str) -> dict:
 
 
 async def measure(dsn: str, requests: int, profile: bool, data_dir: Path) -> None:
+    statements = os.environ.get(STATEMENT_STATISTICS_ENV, "") not in ("", "0")
+    if statements:  # where PostgreSQL's time goes, statement by statement, planning included
+        conn = await asyncpg.connect(dsn)
+        await conn.execute("CREATE EXTENSION IF NOT EXISTS pg_stat_statements SCHEMA public")
+        await conn.execute("ALTER SYSTEM SET pg_stat_statements.track_planning = on")
+        await conn.execute("SELECT pg_reload_conf()")
+        await conn.close()
     pool = await create_pool(dsn, SCHEMA, size=4)
     try:
         await migrate(pool, SCHEMA, MIGRATIONS)
@@ -103,6 +114,8 @@ async def measure(dsn: str, requests: int, profile: bool, data_dir: Path) -> Non
             bodies = [body(h) for h in households[200:]]
             gc.collect()
             profiler = cProfile.Profile(time.process_time) if profile else None  # CPU, not the wall clock
+            if statements:
+                await pool.execute("SELECT public.pg_stat_statements_reset()")
             cpu, db, wall = time.process_time(), cpu_seconds(data_dir), time.perf_counter()
             if profiler:
                 profiler.enable()
@@ -117,6 +130,13 @@ async def measure(dsn: str, requests: int, profile: bool, data_dir: Path) -> Non
               f" a visit (client's httpx included), PostgreSQL {db / requests * 1000:.2f} ms a visit"
               f"{' (under cProfile)' if profile else ''}")
         print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()), flush=True)
+        if statements:
+            for r in await pool.fetch(
+                    "SELECT calls, total_plan_time / calls AS plan, total_exec_time / calls AS exec, query"
+                    " FROM public.pg_stat_statements WHERE calls >= $1 / 2 ORDER BY total_plan_time + total_exec_time DESC"
+                    " LIMIT 10", requests):
+                print(f"{r['calls']:>7,} x plan {r['plan']:.3f} ms + run {r['exec']:.3f} ms: "
+                      + " ".join(r["query"].split())[:110])
         if profiler:
             out = os.environ.get("PROFILE_OUT", os.path.join(tempfile.gettempdir(), "visit_request.prof"))
             profiler.dump_stats(out)  # for pstats or snakeviz

@@ -9,7 +9,7 @@ stored and never published.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
@@ -23,7 +23,7 @@ from ejsika_runtime.scopes import HouseholdScope
 from ejsika_runtime.unit_of_work import UnitOfWork
 
 from . import schedules
-from .domain.schedule import Schedule
+from .domain.schedule import Change, Schedule
 from .domain.visits import KnownHousehold, Violation, VisitPolicy, first_of_each, refusals
 
 SOURCE = "monitoring"
@@ -79,18 +79,13 @@ async def take(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller, receive
                policy: VisitPolicy) -> list[Outcome]:
     """The intake of `POST /visits` and `/visits/batch`, in the caller's transaction: each visit's outcome
     in input order; the new ones stored, announced, written in the record of processing, and closing what
-    their households had due. The benchmarks' live-intake probes take visits through this same path."""
-    outcomes, recorded, locked = await record_visits(uow, visits, caller, received_at, policy)
-    if recorded:  # what was due closes, an overdue household is no longer overdue
-        await schedules.on_visits(uow, recorded, locked=locked)
-    return outcomes
+    their households had due. The benchmarks' live-intake probes take visits through this same path.
 
-
-async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller, received_at: datetime,
-                        policy: VisitPolicy) -> tuple[list[Outcome], list[VisitRecordedData], dict[UUID, Schedule]]:
-    """Each visit's outcome in input order, the visits newly recorded (in captured_at order, each household's
-    written in the caller's record of processing), and the schedules of the households named, locked (for
-    `schedules.on_visits`)."""
+    Three statements: the households read (and their schedules locked), the visits stored with their record
+    of processing and their schedules' changes (planned from the locked schedules as if every visit were
+    new, applied for those stored now), and the events at commit. A household whose latest visit of the
+    upload turns out to be stored already (a duplicate) and that has another new visit in it is scheduled
+    by one more statement (`schedules.on_visits`)."""
     households, locked = await known_households(uow.conn, [v.household_id for v in visits], caller.covers)
     outcomes: list[Outcome | None] = [None] * len(visits)
     admitted: list[int] = []
@@ -103,7 +98,9 @@ async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller
 
     firsts = first_of_each([visits[i].visit_id for i in admitted])
     unique = [visits[i] for i, first in zip(admitted, firsts) if first]
-    new = await _insert(uow.conn, unique, received_at, caller)
+    latest = schedules.latest_of_each(unique)
+    planned = schedules.planned_visits(locked, latest)
+    new = await _insert(uow.conn, unique, received_at, caller, latest, planned)
     # A visit_id not inserted now is stored already: the same visit again, unless it was another household's.
     stored = {v.visit_id: v.household_id for v in unique if v.visit_id not in new}
     if stored:
@@ -125,13 +122,20 @@ async def record_visits(uow: UnitOfWork, visits: Sequence[Visit], caller: Caller
     # several times slower than validating the envelope.
     uow.emit_all([VisitRecorded(source=SOURCE, subject=str(d.household_id), correlation_id=d.visit_id, data=d)
                   for d in recorded])
-    return outcomes, recorded, locked  # type: ignore[return-value]  # every position was answered
+    # What was due closes, an overdue household is no longer overdue: applied by the insert for the
+    # households whose latest visit is new, by one more statement for the others with a new visit.
+    schedules.announce_visits(uow, [(c, v) for c, v in planned if v.visit_id in new])
+    others = [d for d in recorded if latest[d.household_id].visit_id not in new]
+    if others:
+        await schedules.on_visits(uow, others, locked=locked)
+    return outcomes  # type: ignore[return-value]  # every position was answered
 
 
-async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime,
-                  caller: Caller) -> set[UUID]:
-    """Store the visits not stored yet, and write the households of those in the caller's record of
-    processing, in one statement: the visit_ids stored now."""
+async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at: datetime, caller: Caller,
+                  latest: Mapping[UUID, Visit], planned: Sequence[tuple[Change, Visit]]) -> set[UUID]:
+    """Store the visits not stored yet, write the households of those in the caller's record of processing,
+    and apply the schedule changes `planned` for those stored now, in one statement: the visit_ids stored
+    now."""
     if not visits:
         return set()
     recording, recorded_by = caller.recording("write", VISIT_RECORD_FIELDS,
@@ -140,14 +144,16 @@ async def _insert(conn: asyncpg.Connection, visits: Sequence[Visit], received_at
         "WITH new AS (INSERT INTO visit_records"
         " (visit_id, household_id, pendamping_id, captured_at, received_at, location, observations, notes)"
         " SELECT v, h, p, c, $5, l, o, n FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::timestamptz[],"
-        "  $6::json[], $7::json[], $8::text[]) AS t (v, h, p, c, l, o, n)"
+        "  $6::json[], $7::jsonb[], $8::text[]) AS t (v, h, p, c, l, o, n)"
         " ON CONFLICT (visit_id) DO NOTHING RETURNING visit_id, household_id),"
-        f" recorded AS ({recording})"
+        f" recorded AS ({recording}),"
+        f"{schedules.visited_sql('new', first=17)}"
         " SELECT visit_id FROM new",
         [v.visit_id for v in visits], [v.household_id for v in visits], [v.pendamping_id for v in visits],
         [v.captured_at for v in visits], received_at,
         [v.location.model_dump_json() if v.location else None for v in visits],
-        [v.observations.model_dump_json() for v in visits], [v.notes for v in visits], *recorded_by)
+        [v.observations.model_dump_json() for v in visits], [v.notes for v in visits], *recorded_by,
+        *schedules.visited_values(latest, planned))
     return {r["visit_id"] for r in rows}
 
 

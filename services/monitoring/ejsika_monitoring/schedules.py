@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Protocol, TypeVar
 from uuid import UUID
 
 import asyncpg
@@ -37,6 +38,7 @@ from .domain.schedule import Change, Due, Schedule, activated, left, visited
 
 SOURCE = "monitoring"
 log = logging.getLogger(__name__)
+V = TypeVar("V", bound="SeenVisit")
 
 
 async def on_registered(uow: UnitOfWork, events: list[HouseholdRegistered | HouseholdRegisteredV2]) -> None:
@@ -118,16 +120,40 @@ async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
     latest does not), so the batch is one row per household. `locked`: the schedules of these households
     read and locked already in this transaction (`LOCKED_SQL`, as the visit intake does with its read).
     """
-    latest: dict[UUID, VisitRecordedData] = {}
-    for visit in visits:
-        held = latest.get(visit.household_id)
-        if held is None or visit.captured_at > held.captured_at:
-            latest[visit.household_id] = visit
+    latest = latest_of_each(visits)
     if not latest:
         return
     conn = uow.conn
     # First: rows are locked in one order by every writer.
     schedules = locked if locked is not None else await _locked(conn, latest.keys())
+    changes = planned_visits(schedules, latest)
+    await _store(conn, [c for c, _ in changes], {}, closed_by={c.closed.visit_id: (v.visit_id, v.captured_at)
+                                                               for c, v in changes if c.closed},
+                 visited_at={h: v.captured_at for h, v in latest.items()})
+    announce_visits(uow, changes, correlation_id)
+
+
+class SeenVisit(Protocol):
+    """What the schedule reads of a visit (a `VisitRecordedData`, or one the intake is storing)."""
+
+    visit_id: UUID
+    household_id: UUID
+    pendamping_id: str
+    captured_at: datetime
+
+
+def latest_of_each(visits: Iterable[V]) -> dict[UUID, V]:
+    """The latest visit (captured_at) of each household: the one that moves its schedule."""
+    latest: dict[UUID, V] = {}
+    for visit in visits:
+        held = latest.get(visit.household_id)
+        if held is None or visit.captured_at > held.captured_at:
+            latest[visit.household_id] = visit
+    return latest
+
+
+def planned_visits(schedules: Mapping[UUID, Schedule], latest: Mapping[UUID, V]) -> list[tuple[Change, V]]:
+    """What the latest visit of each household does to its schedule, where it changes something."""
     today = programme_today()
     changes = []
     for household_id, visit in latest.items():
@@ -137,12 +163,61 @@ async def on_visits(uow: UnitOfWork, visits: Sequence[VisitRecordedData], *,
         change = visited(schedule, programme_date(visit.captured_at), today, visit.visit_id)
         if change.closed or change.scheduled or change.overdue_ended:
             changes.append((change, visit))
-    await _store(conn, [c for c, _ in changes], {}, closed_by={c.closed.visit_id: (v.visit_id, v.captured_at)
-                                                               for c, v in changes if c.closed},
-                 visited_at={h: v.captured_at for h, v in latest.items()})
+    return changes
+
+
+def announce_visits(uow: UnitOfWork, changes: Sequence[tuple[Change, SeenVisit]],
+                    correlation_id: UUID | None = None) -> None:
     if changes:
         correlation = correlation_id or uuid.uuid4()
         _announce(uow, [(c, _Cause(correlation, None, v.pendamping_id)) for c, v in changes])
+
+
+def visited_sql(inserted: str, first: int) -> str:
+    """`on_visits`' writes as parts of the intake's own statement (after its INSERT, `inserted` naming the
+    part that returns the visit_ids stored now), so that a visit and its schedule take one round trip.
+    Each household's row applies only when the visit it was planned for (`planned_visits`, its latest one)
+    is among those stored now; the intake applies any other (a duplicate as the latest) with `on_visits`.
+    Parameters $first..$first+14, in `visited_values`' order."""
+    a = [f"${first + i}" for i in range(15)]
+    return (
+        f" planned AS (SELECT u.* FROM unnest({a[0]}::uuid[], {a[1]}::uuid[], {a[2]}::bool[], {a[3]}::int[],"
+        f"  {a[4]}::date[], {a[5]}::date[], {a[6]}::timestamptz[])"
+        "  AS u(id, by, changed, interval_days, next_due, overdue_since, visited_at)"
+        f"  WHERE u.by IN (SELECT visit_id FROM {inserted})),"
+        " heads AS (UPDATE households h"
+        "  SET interval_days = CASE WHEN u.changed THEN u.interval_days ELSE h.interval_days END,"
+        "   next_due = CASE WHEN u.changed THEN u.next_due ELSE h.next_due END,"
+        "   overdue_since = CASE WHEN u.changed THEN u.overdue_since ELSE h.overdue_since END,"
+        "   last_visit_at = greatest(h.last_visit_at, u.visited_at)"
+        "  FROM planned u WHERE h.household_id = u.id),"
+        " closed AS (UPDATE visits v SET done_at = u.at, closed_by = u.by"
+        f"  FROM unnest({a[7]}::uuid[], {a[8]}::uuid[], {a[9]}::timestamptz[]) AS u(id, by, at)"
+        "  WHERE v.visit_id = u.id AND u.by IN (SELECT p.by FROM planned p) RETURNING 1),"
+        # after `closed` (see STORE_SQL): a household has one open due visit at most
+        " scheduled AS (INSERT INTO visits (visit_id, household_id, kind, opens_on, due_date)"
+        "  SELECT n.id, n.household_id, n.kind, n.opens_on, n.due_date"
+        f"  FROM unnest({a[10]}::uuid[], {a[11]}::uuid[], {a[12]}::text[], {a[13]}::date[], {a[14]}::date[])"
+        "   AS n(id, household_id, kind, opens_on, due_date), (SELECT count(*) FROM closed) AS c"
+        "  WHERE n.household_id IN (SELECT id FROM planned)"
+        "  ON CONFLICT (visit_id) DO NOTHING)"
+    )
+
+
+def visited_values(latest: Mapping[UUID, SeenVisit], changes: Sequence[tuple[Change, SeenVisit]]) -> list:
+    """The values of `visited_sql`'s parameters: every household's latest visit, and the changes planned."""
+    heads = {c.schedule.household_id: c.schedule for c, _ in changes}
+    ids = list(latest)
+    schedule = [heads.get(h) for h in ids]
+    closed = [(c.closed.visit_id, v.visit_id, v.captured_at) for c, v in changes if c.closed]
+    new = [(c.schedule.household_id, c.scheduled) for c, _ in changes if c.scheduled]
+    return [ids, [latest[h].visit_id for h in ids], [h in heads for h in ids],
+            [s.interval_days if s else None for s in schedule],
+            [s.due.due_date if s and s.due else None for s in schedule],
+            [s.overdue_since if s else None for s in schedule], [latest[h].captured_at for h in ids],
+            [d for d, _, _ in closed], [b for _, b, _ in closed], [a for _, _, a in closed],
+            [d.visit_id for _, d in new], [h for h, _ in new], [d.kind for _, d in new],
+            [d.opens_on for _, d in new], [d.due_date for _, d in new]]
 
 
 @dataclass(frozen=True)

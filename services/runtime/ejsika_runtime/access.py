@@ -124,9 +124,12 @@ class Access:
                 raise Problem(403, f"role {held} may not do this; it is for {', '.join(sorted(policy.roles))}")
             if request.method not in _READS and (wait := self.limit.retry_after(principal.subject)):
                 raise Problem(429, "too many writes from this client", headers={"Retry-After": str(wait)})
+            # Per request: the route's path as declared (request.url is built only without one), and the
+            # principal copied only when the route narrows its roles.
             route = request.scope.get("route")
-            return Caller(replace(principal, roles=allowed), policy,
-                          f"{request.method} {getattr(route, 'path_format', request.url.path)}")
+            path = route.path_format if hasattr(route, "path_format") else request.url.path
+            return Caller(principal if allowed == principal.roles else replace(principal, roles=allowed), policy,
+                          f"{request.method} {path}")
 
         caller.policy = policy  # read by the declaration check and the role matrix test
         return Depends(caller)

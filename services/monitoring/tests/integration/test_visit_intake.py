@@ -335,3 +335,34 @@ async def test_an_upload_closes_what_was_due_schedules_the_next_and_ends_the_ove
     assert [(e["type"], e["data"].get("overdue")) for e in events] == [
         ("visit.scheduled", None), ("visit.overdue", True), ("visit.recorded", None), ("visit.recorded", None),
         ("visit.scheduled", None), ("visit.overdue", False)]
+
+
+async def test_an_upload_whose_latest_visit_is_a_duplicate_schedules_from_the_visits_stored_before(monitoring):
+    """The schedule is written with the visits, planned from their latest one; when that one was stored
+    already, the new older one still counts (its household's last visit stays the latest) and nothing is
+    scheduled twice."""
+    household = await monitoring.household(registered=NOW - timedelta(days=60))
+    activated = NOW - timedelta(days=40)
+    async with unit_of_work(monitoring.pool, monitoring.service.outbox) as uow:
+        await on_enrolment_changed(uow, [EnrolmentChanged(
+            source="registry", subject=household, correlation_id=uuid.uuid4(), time=activated,
+            data=EnrolmentChangedData(household_id=uuid.UUID(household), version=1, programme="jscm",
+                                      region_code="3672011001", status="active", previous_status=None,
+                                      effective_date=programme_date(activated)))])
+    newer, older = visit(household, NOW - timedelta(days=1)), visit(household, NOW - timedelta(days=5))
+    async with monitoring.client() as http:
+        first = await http.post("/visits", json=newer)
+        head = await monitoring.pool.fetchrow(
+            "SELECT next_due, last_visit_at FROM households WHERE household_id = $1", uuid.UUID(household))
+        answer = await http.post("/visits/batch", json={"visits": [older, newer]})
+    assert first.status_code == 201
+    assert [r["result"] for r in answer.json()["results"]] == ["recorded", "duplicate"]
+    assert head["last_visit_at"] == datetime.fromisoformat(newer["captured_at"])
+    after = await monitoring.pool.fetchrow(
+        "SELECT next_due, last_visit_at FROM households WHERE household_id = $1", uuid.UUID(household))
+    assert tuple(after) == tuple(head)
+    open_due = await monitoring.pool.fetch("SELECT closed_by FROM visits WHERE done_at IS NOT NULL")
+    assert [r["closed_by"] for r in open_due] == [uuid.UUID(newer["visit_id"])]
+    events = [json.loads(bytes(r["value"]))["type"] for r in await monitoring.pool.fetch(
+        "SELECT value FROM outbox WHERE topic = 'ejsika.visit' ORDER BY id")]
+    assert events == ["visit.scheduled", "visit.recorded", "visit.scheduled", "visit.recorded"]

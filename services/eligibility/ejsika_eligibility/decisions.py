@@ -13,9 +13,10 @@ One statement per table for the whole batch.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 from uuid import UUID, uuid4
 
 import asyncpg
@@ -73,12 +74,23 @@ class Made:
     cause_id: UUID | None
 
 
+@dataclass(frozen=True)
+class Written:
+    """A household's row of `households` as its caller just wrote it (what `reassess` would read back)."""
+
+    programme: str
+    inputs: str  # the inputs JSON as stored
+    enrolment_status: str | None
+
+
 async def reassess(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event | None]],
-                   today: date | None = None, review: bool = True) -> list[EligibilityAssessed]:
+                   today: date | None = None, review: bool = True,
+                   written: Mapping[UUID, Written] | None = None) -> list[EligibilityAssessed]:
     """Reassess these households as of `today` (Asia/Jakarta; default: today); answer the events emitted.
 
     A household named twice is assessed once, caused by its last cause (causes come in partition order).
     `review`: set each household's next review day (False where the caller wrote it with the inputs).
+    `written`: the rows of those the caller has just written in this transaction, which are not read again.
     """
     conn = uow.conn
     today = today or programme_today()
@@ -88,9 +100,14 @@ async def reassess(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event | None]],
         latest[household_id] = cause
     if not latest:
         return []
-    rows = await conn.fetch(
-        "SELECT household_id, programme, inputs::text AS inputs, enrolment_status FROM households"
-        " WHERE household_id = ANY($1::uuid[])", list(latest))
+    written = written or {}
+    rows: list[Mapping[str, Any]] = [
+        {"household_id": h, "programme": w.programme, "inputs": w.inputs, "enrolment_status": w.enrolment_status}
+        for h in latest if (w := written.get(h)) is not None]
+    if len(rows) < len(latest):
+        rows += await conn.fetch(
+            "SELECT household_id, programme, inputs::text AS inputs, enrolment_status FROM households"
+            " WHERE household_id = ANY($1::uuid[])", [h for h in latest if h not in written])
     if not rows:
         return []
     rules = await rule_book.active(conn, {r["programme"] for r in rows})

@@ -14,6 +14,7 @@ without a loop.
 from __future__ import annotations
 
 import io
+import os
 import struct
 from dataclasses import dataclass
 from uuid import UUID
@@ -24,6 +25,19 @@ import numpy as np
 from .domain.columns import Households
 from .domain.rules import INDICATORS
 
+
+def _small_pages() -> None:
+    """The columns of a province (hundreds of MB a what-if or rule-change chunk, made afresh each time) are first
+    touched in page faults. numpy asks the kernel for transparent huge pages on large arrays (madvise), and a kernel
+    whose THP defrag is "madvise" (the default) then compacts memory inside those faults: a what-if's unpacking and
+    scoring cost about half again as much CPU on fresh memory as on memory reused (tests/benchmark/what_if.py).
+    Small pages, unless NUMPY_MADVISE_HUGEPAGE says otherwise."""
+    setting = getattr(getattr(np, "_core", None), "multiarray", None)
+    if "NUMPY_MADVISE_HUGEPAGE" not in os.environ and hasattr(setting, "_set_madvise_hugepage"):
+        setting._set_madvise_hugepage(False)
+
+
+_small_pages()
 EPOCH = np.datetime64("2000-01-01", "D")
 _HEADER = 19  # PGCOPY signature (11), flags (4), header extension length (4)
 _TRAILER = 2

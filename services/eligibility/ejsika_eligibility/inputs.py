@@ -101,15 +101,17 @@ class Inputs:
         rounds = assessments(before, folded)
         rules = await rule_book.active(conn, {f.programme for round_ in rounds for _, _, f in round_}) if rounds else {}
         for round_ in rounds:  # mostly one: a household's inputs change once a batch
-            await _store_households(conn, [facts for _, _, facts in round_], review_days(round_, rules))
+            rows = await _store_households(conn, [facts for _, _, facts in round_], review_days(round_, rules))
             written.update((h, facts) for h, _, facts in round_)
-            await reassess_on_their_day(uow, [(h, event) for h, event, _ in round_])
+            await reassess_on_their_day(uow, [(h, event) for h, event, _ in round_], rows)
         # the households whose last change was not of their inputs (a version, a pendamping)
         await _store_households(conn, [f for f in registered if written.get(f.household_id) != f])
 
 
-async def reassess_on_their_day(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event]]) -> None:
-    """Reassess each household as of the day (Asia/Jakarta) of the event that changed it.
+async def reassess_on_their_day(uow: UnitOfWork, causes: Sequence[tuple[UUID, Event]],
+                                written: dict[UUID, decisions.Written] | None = None) -> None:
+    """Reassess each household as of the day (Asia/Jakarta) of the event that changed it (`written`: the rows of
+    `households` just written for them, not read again).
 
     The day comes from the event, not the clock, so the same events give the same decisions whenever
     they are read: live, or in a replay years later (the passing of time since is `review`'s).
@@ -118,7 +120,7 @@ async def reassess_on_their_day(uow: UnitOfWork, causes: Sequence[tuple[UUID, Ev
     for household_id, cause in causes:
         by_day[programme_date(cause.time)].append((household_id, cause))
     for day in sorted(by_day):
-        await decisions.reassess(uow, by_day[day], today=day, review=False)  # written with the inputs
+        await decisions.reassess(uow, by_day[day], today=day, review=False, written=written)  # review: written
 
 
 def review_days(round_: Sequence[tuple[UUID, Event, Facts]], rules: dict[str, RuleSet]) -> dict[UUID, date]:
@@ -132,10 +134,13 @@ def review_days(round_: Sequence[tuple[UUID, Event, Facts]], rules: dict[str, Ru
     return days
 
 
-async def _store_households(conn, facts: Sequence[Facts], review: dict[UUID, date] | None = None) -> None:
+async def _store_households(conn, facts: Sequence[Facts], review: dict[UUID, date] | None = None
+                            ) -> dict[UUID, decisions.Written]:
+    """Write the households' rows; answer them as written (their assessment reads them)."""
     if not facts:
-        return
+        return {}
     review = review or {}
+    stored = [inputs_of(f).model_dump_json() for f in facts]
     # The review day only when known here (else the one stored stays): the assessment sets it.
     await conn.execute(
         "INSERT INTO households (household_id, programme, region_code, inputs, version, enrolment_status,"
@@ -148,10 +153,12 @@ async def _store_households(conn, facts: Sequence[Facts], review: dict[UUID, dat
         "  compliance = excluded.compliance, updated_at = now(),"
         "  next_review_on = coalesce(excluded.next_review_on, households.next_review_on)",
         [f.household_id for f in facts], [f.programme for f in facts], [f.region_code for f in facts],
-        [inputs_of(f).model_dump_json() for f in facts], [f.version for f in facts],
+        stored, [f.version for f in facts],
         [f.enrolment_status for f in facts], [f.registered_on for f in facts],
         [_json(compliance_of(f)) for f in facts], [review.get(f.household_id) for f in facts],
     )
+    return {f.household_id: decisions.Written(f.programme, inputs, f.enrolment_status)
+            for f, inputs in zip(facts, stored)}
 
 
 async def _store_steps(conn, steps) -> None:

@@ -185,12 +185,42 @@ def member_key(member: MemberInputs, age: int) -> tuple[str | None, int, str | N
             member.in_school, member.pregnant, member.disability)
 
 
+# Per rule set (kept alive here, so an id is never another's): each observation as stored -> its canonical value and
+# its explanation row. A live assessment looked each indicator up afresh (the value made canonical, its band found,
+# the shared row fetched): about a third of assessing a household.
+_EXPLAINED: dict[int, tuple[RuleSet, dict[tuple, tuple[bool | float | None, ScoreContribution]]]] = {}
+_EXPLAINED_MOST = 65_536  # rows a rule set keeps (numeric observations are many): past it, they are made again
+
+
+def _explained(rules: RuleSet, welfare: dict[str, Any]
+               ) -> tuple[list[bool | float | None], tuple[ScoreContribution, ...], tuple[str, ...]]:
+    """The canonical observation of each indicator, its explanation row, and the indicators not observed."""
+    kept = _EXPLAINED.get(id(rules))
+    if kept is None or kept[0] is not rules:
+        if len(_EXPLAINED) >= 64:
+            _EXPLAINED.clear()
+        kept = _EXPLAINED[id(rules)] = (rules, {})
+    rows = kept[1]
+    if len(rows) > _EXPLAINED_MOST:
+        rows.clear()
+    observed, explanation, missing = [], [], []
+    for name in rules.order:
+        raw = welfare.get(name)
+        key = (name, type(raw), raw)  # the type keeps True and 1.0 apart, which hash alike
+        row = rows.get(key)
+        if row is None:
+            value = observed_value(raw)
+            row = rows[key] = (value, contribution(name, type(value), value, rules.indicators[name].points(value)))
+        observed.append(row[0])
+        explanation.append(row[1])
+        if row[0] is None:
+            missing.append(name)
+    return observed, tuple(explanation), tuple(missing)
+
+
 def assess(inputs: AssessmentInputs, rules: RuleSet, today: date, context: Context = Context()) -> Decision:
-    observed = [observed_value(inputs.welfare.get(name)) for name in rules.order]
-    explanation = tuple(contribution(name, type(value), value, rules.indicators[name].points(value))
-                        for name, value in zip(rules.order, observed))
+    observed, explanation, missing = _explained(rules, inputs.welfare)
     score = sum(c.points for c in explanation)
-    missing = tuple(name for name, value in zip(rules.order, observed) if value is None)
     ages = [age_on(m.birth_date, today) for m in inputs.members]
     earned = benefits(inputs.members, ages, rules)
     sufficient = len(rules.order) - len(missing) >= rules.min_observed
@@ -274,16 +304,21 @@ def proposed_exit(graduation: str | None, escalation: Escalation | None, rules: 
 
 
 def counts(members: tuple[MemberInputs, ...], ages: list[int]) -> dict[str, int]:
-    """The MemberCounts of the event; pupils of 15 are finishing SMP, so enter SMA next."""
-    pairs = list(zip(members, ages))
-    return {
-        "pregnant": sum(m.pregnant for m, _ in pairs),
-        "toddlers": sum(a <= TODDLER_TO for _, a in pairs),
-        "school_children": sum(m.in_school and SCHOOL_FROM <= a <= SCHOOL_TO for m, a in pairs),
-        "children_entering_sma": sum(m.in_school and a == ENTERING_SMA for m, a in pairs),
-        "elderly": sum(a >= ELDERLY_FROM for _, a in pairs),
-        "disabled": sum(m.disability for m, _ in pairs),
-    }
+    """The MemberCounts of the event; pupils of 15 are finishing SMP, so enter SMA next. One pass over the members
+    (a live assessment counts them for every household)."""
+    pregnant = toddlers = school = entering = elderly = disabled = 0
+    for m, a in zip(members, ages):
+        pregnant += m.pregnant
+        disabled += m.disability
+        if a <= TODDLER_TO:
+            toddlers += 1
+        elif a >= ELDERLY_FROM:
+            elderly += 1
+        if m.in_school:
+            school += SCHOOL_FROM <= a <= SCHOOL_TO
+            entering += a == ENTERING_SMA
+    return {"pregnant": pregnant, "toddlers": toddlers, "school_children": school, "children_entering_sma": entering,
+            "elderly": elderly, "disabled": disabled}
 
 
 def birthday(born: date, age: int) -> date:

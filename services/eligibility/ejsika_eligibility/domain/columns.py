@@ -46,7 +46,7 @@ def column(frame: Mapping[str, Any], name: str, rows: int) -> np.ndarray:
     values = np.asarray(values)
     if values.dtype == object:  # None for not observed
         return np.array([np.nan if v is None else float(v) for v in values], dtype=float)
-    return values.astype(float)
+    return values.astype(float, copy=False)
 
 
 def points(rules: RuleSet, name: str, values: np.ndarray) -> np.ndarray:
@@ -114,11 +114,28 @@ def civil(days: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return yoe + era * 400 + (month <= 2), month, doy - (153 * mp + 2) // 5 + 1
 
 
-def ages_on(birth_dates: np.ndarray, today: date) -> np.ndarray:
-    """Whole years on `today` of datetime64[D] birth dates, as `assessment.age_on` counts them."""
-    years, months, days = civil(birth_dates.astype("datetime64[D]").astype(np.int64))
-    before = (today.month < months) | ((today.month == months) & (today.day < days))
+def _ages(days: np.ndarray, today: date) -> np.ndarray:
+    years, months, day = civil(days)
+    before = (today.month < months) | ((today.month == months) & (today.day < day))
     return (today.year - years - before).astype(np.int32)
+
+
+_TABLE_SPAN = 1 << 18  # days (~700 years): the widest range of birth dates whose ages are tabulated
+
+
+def ages_on(birth_dates: np.ndarray, today: date) -> np.ndarray:
+    """Whole years on `today` of datetime64[D] birth dates, as `assessment.age_on` counts them.
+
+    The calendar arithmetic (int64 divisions, which numpy does one at a time) runs once per day of the range the
+    birth dates span (a few tens of thousands), and each member's age is then looked up in that table: for the
+    millions of members of a province, the divisions per member cost most of scoring it."""
+    days = np.asarray(birth_dates).astype("datetime64[D]").astype(np.int64)
+    if not len(days):
+        return np.zeros(0, dtype=np.int32)
+    low, high = int(days.min()), int(days.max())
+    if high - low >= min(_TABLE_SPAN, len(days)):
+        return _ages(days, today)
+    return _ages(np.arange(low, high + 1, dtype=np.int64), today)[days - low]
 
 
 def benefit_columns(rules: RuleSet, households: int, members: Mapping[str, Any], today: date) -> BenefitColumns:

@@ -56,9 +56,9 @@ async def eligibility(migrated_schema, monkeypatch):
     made = Eligibility(name, pool)
     real = decisions.reassess
 
-    async def spy(uow, causes, today=None, review=True):
+    async def spy(uow, causes, today=None, review=True, written=None):
         made.reassessed.extend((h, c.id if c else None) for h, c in causes)
-        return await real(uow, causes, today=today, review=review)
+        return await real(uow, causes, today=today, review=review, written=written)
 
     monkeypatch.setattr(decisions, "reassess", spy)
     return made

@@ -53,6 +53,20 @@ def test_the_explanation_adds_up_to_the_score_exactly(welfare):
     assert 0 <= decision.score <= 100
 
 
+def test_observations_alike_in_value_but_not_in_kind_are_explained_apart_whatever_came_before():
+    # True, 1 and 1.0 hash alike: the explanation rows kept per rule set must not mix them up
+    first = assess(household({**POOR, "no_electricity": True}, [HEAD]), RULES, TODAY)
+    number = assess(household({**POOR, "no_electricity": 1}, [HEAD]), RULES, TODAY)
+    again = assess(household({**POOR, "no_electricity": True}, [HEAD]), RULES, TODAY)
+    row = {c.indicator: c for c in first.explanation}["no_electricity"]
+    assert row.observed is True and row.points == RULES.indicators["no_electricity"].weight
+    row = {c.indicator: c for c in number.explanation}["no_electricity"]
+    assert row.observed == 1.0 and type(row.observed) is float and row.points == 0
+    assert again == first and number.fingerprint != first.fingerprint
+    power = [assess(household({**POOR, "installed_power_va": v}, [HEAD]), RULES, TODAY) for v in (450, 450.0)]
+    assert power[0].explanation == power[1].explanation and power[0].fingerprint == power[1].fingerprint
+
+
 def test_the_poorest_household_scores_100_and_one_with_no_deprivation_0():
     assert assess(household(POOR, [HEAD]), RULES, TODAY).score == 100
     assert assess(household(PROSPEROUS, [HEAD]), RULES, TODAY).score == 0

@@ -12,11 +12,11 @@ import numpy as np
 import ejsika_eligibility
 
 from ejsika_contracts import EligibilityAssessed
-from ejsika_eligibility.domain.assessment import AssessmentInputs, Context, assess
+from ejsika_eligibility.domain.assessment import AssessmentInputs, Context, age_on, assess
 from ejsika_eligibility.domain import announcements
 from ejsika_eligibility.domain.announcements import random_uuids
-from ejsika_eligibility.domain.columns import (EXITS, GRADUATIONS, SEXES, STATUSES, Households, benefit_columns,
-                                               decide, score_columns)
+from ejsika_eligibility.domain.columns import (EXITS, GRADUATIONS, SEXES, STATUSES, Households, ages_on,
+                                               benefit_columns, decide, score_columns)
 from ejsika_eligibility.domain.rules import INDICATORS, defaults
 
 TODAY = date(2026, 2, 28)
@@ -142,3 +142,18 @@ def test_the_packed_inputs_of_migration_009_list_the_indicators_as_the_rules_kno
     sql = (Path(ejsika_eligibility.__file__).parent / "migrations" / "009_assessed_columns.sql").read_text()
     packed = re.findall(r"float8send\(coalesce\(w\.(\w+)(::int::float8)?, 'NaN'\)\)", sql)
     assert [(name, not boolean) for name, boolean in packed] == list(INDICATORS.items())
+
+
+def test_ages_looked_up_by_day_are_those_counted_per_member_leap_days_included():
+    today = date(2027, 2, 28)  # the day before a 29 February birthday is kept, in a year without one
+    days = np.array(["2020-02-29", "2019-03-01", "2019-02-28", "1936-12-31", "2027-02-28", "2000-01-01"],
+                    dtype="datetime64[D]")
+    rng = np.random.default_rng(5)
+    days = np.concatenate([days, np.datetime64("1930-01-01") + rng.integers(0, 35_000, 5_000)])
+    ages = ages_on(days, today)
+    assert ages.dtype == np.int32
+    assert ages.tolist() == [age_on(d, today) for d in days.astype(object)]
+    # birth dates too far apart to tabulate are counted one by one, alike
+    far = np.array(["1200-06-01", "2020-02-29", "2026-03-01"], dtype="datetime64[D]")
+    assert ages_on(far, today).tolist() == [age_on(d, today) for d in far.astype(object)]
+    assert ages_on(np.zeros(0, dtype="datetime64[D]"), today).tolist() == []

@@ -19,11 +19,14 @@ async def load(conn: asyncpg.Connection, household_ids: Collection[UUID]) -> dic
     ids = list(household_ids)
     if not ids:
         return {}
+    # Members looked up family by family (LATERAL, kept apart by OFFSET 0): a plain join let the planner,
+    # whenever its statistics were taken while the tables were still small, hash a scan of every member
+    # of the province (5.6 ms instead of 0.2 for a batch of nine families, the visit path's top statement).
     rows = await conn.fetch(
         "SELECT f.household_id, f.version, f.programme, f.region_code, f.enrolment_status,"
         " m.member_id, m.nik, m.name, m.birth_date, m.sex, m.relation, m.in_school, m.health_insurance"
-        " FROM families f LEFT JOIN family_members m USING (household_id)"
-        " WHERE f.household_id = ANY($1::uuid[]) ORDER BY f.household_id, m.birth_date, m.member_id", ids)
+        " FROM families f LEFT JOIN LATERAL"
+        " (SELECT * FROM family_members WHERE household_id = f.household_id OFFSET 0) m ON true WHERE f.household_id = ANY($1::uuid[]) ORDER BY f.household_id, m.birth_date, m.member_id", ids)
     found: dict[UUID, Family] = {}
     for r in rows:
         family = found.get(r["household_id"])

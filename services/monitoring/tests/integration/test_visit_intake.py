@@ -301,8 +301,8 @@ async def test_the_visit_records_are_paged_newest_first_and_each_read_is_recorde
     assert {r["channel"] for r in reads} == {"GET /households/{household_id}/visit-records"}
 
 
-async def test_an_upload_closes_what_was_due_schedules_the_next_and_ends_the_overdue_state(monitoring):
-    """The intake's one locked read serves the schedule: what the visits change is written with them."""
+async def active_household(monitoring) -> str:
+    """A household registered 60 days ago and enrolled 40 days ago: its first visit is due."""
     household = await monitoring.household(registered=NOW - timedelta(days=60))
     activated = NOW - timedelta(days=40)
     async with unit_of_work(monitoring.pool, monitoring.service.outbox) as uow:
@@ -311,6 +311,12 @@ async def test_an_upload_closes_what_was_due_schedules_the_next_and_ends_the_ove
             data=EnrolmentChangedData(household_id=uuid.UUID(household), version=1, programme="jscm",
                                       region_code="3672011001", status="active", previous_status=None,
                                       effective_date=programme_date(activated)))])
+    return household
+
+
+async def test_an_upload_closes_what_was_due_schedules_the_next_and_ends_the_overdue_state(monitoring):
+    """The intake's one locked read serves the schedule: what the visits change is written with them."""
+    household = await active_household(monitoring)
     assert await mark_overdue(monitoring.pool, monitoring.service.outbox) == 1
     (first_due,) = await monitoring.pool.fetch("SELECT visit_id, due_date FROM visits")
     older, newer = visit(household, NOW - timedelta(days=3)), visit(household, NOW - timedelta(days=1))
@@ -341,14 +347,7 @@ async def test_an_upload_whose_latest_visit_is_a_duplicate_schedules_from_the_vi
     """The schedule is written with the visits, planned from their latest one; when that one was stored
     already, the new older one still counts (its household's last visit stays the latest) and nothing is
     scheduled twice."""
-    household = await monitoring.household(registered=NOW - timedelta(days=60))
-    activated = NOW - timedelta(days=40)
-    async with unit_of_work(monitoring.pool, monitoring.service.outbox) as uow:
-        await on_enrolment_changed(uow, [EnrolmentChanged(
-            source="registry", subject=household, correlation_id=uuid.uuid4(), time=activated,
-            data=EnrolmentChangedData(household_id=uuid.UUID(household), version=1, programme="jscm",
-                                      region_code="3672011001", status="active", previous_status=None,
-                                      effective_date=programme_date(activated)))])
+    household = await active_household(monitoring)
     newer, older = visit(household, NOW - timedelta(days=1)), visit(household, NOW - timedelta(days=5))
     async with monitoring.client() as http:
         first = await http.post("/visits", json=newer)

@@ -34,7 +34,7 @@ from ejsika_registry.synthetic import generate
 RATE = 200  # single writes per second
 SINGLE_WRITES = 2_000
 
-from . import scratch
+from . import scratch, tree_cpu_seconds
 
 
 def main(households: int) -> None:
@@ -52,22 +52,6 @@ def write_file(path: Path, households: int) -> float:
 
 def _times(pid: int | str) -> list[str]:
     return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-
-def cpu_seconds(root: int) -> float:
-    """CPU seconds used so far by a process and every process under it, live or ended (Linux /proc)."""
-    parents: dict[int, int] = {}
-    ticks: dict[int, int] = {}
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            fields = _times(pid)
-            parents[int(pid)], ticks[int(pid)] = int(fields[1]), sum(int(x) for x in fields[11:15])
-    total, todo = 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += ticks.get(pid, 0)
-        todo.extend(child for child, parent in parents.items() if parent == pid)
-    return total / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -177,10 +161,10 @@ def measure(state: Path, households: int) -> None:
         kafka = stack._kafka._proc.pid  # noqa: SLF001
 
         def cpus(registry: int) -> dict[str, float]:
-            whole, ticks = cpu_seconds(registry), os.sysconf("SC_CLK_TCK")
+            whole, ticks = tree_cpu_seconds(registry), os.sysconf("SC_CLK_TCK")
             own = sum(int(x) for x in _times(registry)[11:13]) / ticks  # its relay, HTTP; not the worker
             return {"registry process (relay, HTTP)": own, "import worker (read, check, build, write)": whole - own,
-                    "PostgreSQL": cpu_seconds(postmaster), "Kafka": cpu_seconds(kafka)}
+                    "PostgreSQL": tree_cpu_seconds(postmaster), "Kafka": tree_cpu_seconds(kafka)}
         database_url = stack.database_url
         env = {**os.environ, "EJSIKA_DATABASE_URL": database_url, "EJSIKA_KAFKA_BOOTSTRAP": stack.kafka_bootstrap,
                "EJSIKA_AUTH_ISSUER": stack.auth_issuer, **local_keys(), "EJSIKA_LOG_LEVEL": "WARNING",

@@ -23,7 +23,6 @@ for 1,000,000 households.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import os
 import random
@@ -42,7 +41,7 @@ from ejsika_runtime.db import create_pool, migrate
 from ejsika_runtime.embedded import EmbeddedPostgres, free_port
 from ejsika_runtime.outbox import Outbox
 
-from . import scratch
+from . import scratch, tree_cpu_seconds
 
 SCHEMA = "eligibility"
 MIGRATIONS = Path(ejsika_eligibility.__file__).parent / "migrations"
@@ -118,21 +117,6 @@ class Phases:
 PHASES = Phases()
 
 
-def postgres_cpu(postmaster: int) -> float:
-    """CPU seconds PostgreSQL used so far (Linux /proc): the postmaster, its processes, and those that ended. With
-    this process's own, a figure that a busy machine does not move as it moves households/s."""
-    def times(pid: int | str) -> list[str]:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-
-    ticks = sum(int(x) for x in times(postmaster)[11:15])
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        with contextlib.suppress(OSError):
-            fields = times(pid)
-            if int(fields[1]) == postmaster:
-                ticks += sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def household_inputs(rng: random.Random, household_id: uuid.UUID) -> dict:
     welfare = {}
     for name, numeric in INDICATORS.items():
@@ -181,7 +165,7 @@ async def timed_job(pool: asyncpg.Pool, outbox: Outbox, version: int, chunk: int
     rules = await rule_book.version(pool, "jamsosratu", version)
     await rule_change.claim(pool, job)
     started = last = time.perf_counter()
-    cpu, database = time.process_time(), postgres_cpu(postmaster)
+    cpu, database = time.process_time(), tree_cpu_seconds(postmaster)
     longest = 0.0
 
     def chunk_done() -> None:
@@ -195,7 +179,7 @@ async def timed_job(pool: asyncpg.Pool, outbox: Outbox, version: int, chunk: int
     print(f"{rules.id}: {done:,} households reassessed in {seconds:.1f} s ({done / seconds:,.0f} households/s), "
           f"{changed:,} decisions changed and announced; chunks of {chunk:,}, longest {longest * 1000:.0f} ms;"
           f" CPU a household: {(time.process_time() - cpu) * 1e6 / done:.0f} µs Python,"
-          f" {(postgres_cpu(postmaster) - database) * 1e6 / done:.0f} µs PostgreSQL;"
+          f" {(tree_cpu_seconds(postmaster) - database) * 1e6 / done:.0f} µs PostgreSQL;"
           f" load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPUs", flush=True)
     print(f"  phases (summed over chunks): {PHASES.report()}", flush=True)
 

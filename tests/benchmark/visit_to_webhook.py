@@ -54,7 +54,7 @@ from ejsika_runtime.embedded import EmbeddedStack, free_port
 from ejsika_runtime.embedded.postgres import STATEMENT_STATISTICS_ENV
 from ejsika_runtime.kafka import create_topics
 
-from . import scratch
+from . import scratch, tree_cpu_seconds
 from .first_flow import post_all, request_bodies, wait_for
 
 WIB = timezone(timedelta(hours=7))
@@ -137,19 +137,6 @@ def cpu_seconds(pid: int, children: bool = False) -> float:
         return 0.0
     ticks = int(fields[11]) + int(fields[12]) + (int(fields[13]) + int(fields[14]) if children else 0)
     return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def tree_cpu_seconds(pid: int) -> float:
-    """The CPU of a process and of its direct children, living or ended (PostgreSQL's backends)."""
-    living = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                    living.append(int(entry.name))
-            except (OSError, ValueError, IndexError):
-                continue
-    return cpu_seconds(pid, children=True) + sum(cpu_seconds(child) for child in living)
 
 
 class Statements:

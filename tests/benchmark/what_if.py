@@ -38,8 +38,8 @@ from ejsika_runtime.db import create_pool, migrate
 from ejsika_runtime.embedded import EmbeddedPostgres, free_port
 from ejsika_runtime.programme_time import programme_today
 
-from . import scratch
-from .rule_change import household_inputs, postgres_cpu
+from . import scratch, tree_cpu_seconds
+from .rule_change import household_inputs
 
 SCHEMA = "eligibility"
 MIGRATIONS = __import__("pathlib").Path(ejsika_eligibility.__file__).parent / "migrations"
@@ -126,12 +126,12 @@ async def measure(dsn: str, households: int, postmaster: int) -> None:
                     ("quota of every region 20,000 families", what_if.Scenario("jamsosratu", today.year, bigger)),
                     ("rule set jamsosratu.v2 (weights, entry desil 3)",
                      what_if.Scenario("jamsosratu", today.year, rule_set=load(document)))):
-                started, cpu, database = time.perf_counter(), time.process_time(), postgres_cpu(postmaster)
+                started, cpu, database = time.perf_counter(), time.process_time(), tree_cpu_seconds(postmaster)
                 answer = await what_if.run(conn, scenario, today)
                 print(f"what-if, {label}: {time.perf_counter() - started:.2f} s for {answer['households']:,} households"
                       f" ({answer['entering']['count']:,} entering, {answer['leaving']['count']:,} leaving,"
                       f" cost {answer['cost']['before']:,} -> {answer['cost']['after']:,} Rp); CPU"
-                      f" {time.process_time() - cpu:.2f} s here + {postgres_cpu(postmaster) - database:.2f} s"
+                      f" {time.process_time() - cpu:.2f} s here + {tree_cpu_seconds(postmaster) - database:.2f} s"
                       f" PostgreSQL; load {os.getloadavg()[0]:.1f}", flush=True)
             await phases(conn, load(document), today, postmaster)
     finally:
@@ -141,11 +141,11 @@ async def measure(dsn: str, households: int, postmaster: int) -> None:
 async def phases(conn, rules, today, postmaster: int) -> None:
     """The seconds of each phase of a what-if with another rule set (wall, then CPU: on a busy shared machine the
     CPU is the figure that moves least)."""
-    started, database, cpu = time.perf_counter(), postgres_cpu(postmaster), [time.process_time()]
+    started, database, cpu = time.perf_counter(), tree_cpu_seconds(postmaster), [time.process_time()]
     async with conn.transaction(readonly=True, isolation="repeatable_read"):
         packed = await what_if.read(conn, "jamsosratu", members=True)
         stored, _ = await quotas.listed(conn, "jamsosratu", today.year, None, 10_000)
-    read, database = time.perf_counter(), postgres_cpu(postmaster) - database
+    read, database = time.perf_counter(), tree_cpu_seconds(postmaster) - database
     cpu.append(time.process_time())
     snap, state = what_if.unpack(packed)
     unpacked = time.perf_counter()
